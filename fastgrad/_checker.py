@@ -1,0 +1,208 @@
+"""``check_gradients``: validate, choose a method, difference, compare."""
+
+import time
+
+import numpy as np
+
+from . import _tolerances, methods
+from ._result import GradCheckResult, compare
+from ._validation import as_float_array, check_positive
+
+#: Default memory budget of the exhaustive method's stacks.
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+
+
+def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, atol=None,
+                    memory_budget=None, progress=None, seed=None):
+    """Check an analytic gradient against central finite differences, element by element.
+
+    The numerical gradient is that of the scalar ``sum(fn(x) * dLdf)`` with respect to each
+    element of ``x``::
+
+        numerical[i] = sum((fn(x + h_i e_i) - fn(x - h_i e_i)) * dLdf) / (2 h_i)
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(x)`` returns an array (or a scalar). It must compute from its argument.
+    grad : array_like of float
+        The analytic gradient to check, same shape as ``x``.
+    x : array_like of float
+        The point at which to check; never modified.
+    dLdf : float or array_like
+        Weights of ``fn``'s outputs, broadcastable to ``fn(x)`` (the upstream gradient).
+    h : float, optional
+        A fixed step. By default each element gets ``eps**(1/3) * max(1, |x_i|)`` for the
+        dtype the differences are taken in; an explicit ``h`` is used exactly.
+    method : {"auto", "structured", "exhaustive"}
+        ``"structured"`` differences fastgrad's own functions with dedicated kernels;
+        ``"exhaustive"`` differences a black-box ``fn``; ``"auto"`` picks the first that
+        applies, in that order.
+    rtol, atol : float, optional
+        Element ``i`` passes when ``|num_i - ana_i| <= atol + rtol * |ana_i|``. By default
+        both come from the per-dtype table in ``fastgrad._tolerances`` (``atol`` there is
+        relative to the largest gradient magnitude); a given ``atol`` is absolute.
+    memory_budget : int, optional
+        Bytes the exhaustive method may use for stacked perturbations (default 256 MiB).
+    progress : bool, optional
+        Show a progress bar: ``None`` (default) shows one for checks that run longer than
+        about two seconds, ``False`` never, ``True`` always.
+    seed : int, optional
+        Seed of the random choices (structure verification point, stacking probe).
+
+    Returns
+    -------
+    GradCheckResult
+        A float equal to ``norm(numerical - grad) / norm(numerical + grad)``, with the
+        element-by-element findings as attributes (``passed``, ``worst``, ``numerical``, ...).
+
+    Raises
+    ------
+    TypeError
+        ``fn`` not callable; ``x`` or ``grad`` not a float32/float64 array.
+    ValueError
+        Shapes that do not match, NaN or inf in ``x``, ``grad``, ``dLdf`` or ``fn(x)``,
+        ``fn`` returning another shape when perturbed, an unknown method.
+    Exception
+        Whatever ``fn`` raises, with a note naming the element being perturbed.
+
+    Notes
+    -----
+    Central differences have truncation error ``h^2 |g'''| / 6`` and rounding error
+    ``eps |g| / h``, balanced near ``h = eps^(1/3)``. The steps actually taken are
+    ``(x + h) - x`` and ``x - (x - h)`` in floating point. Float32 inputs are differenced in
+    float64 when ``fn`` accepts float64 input, so a correct float32 gradient is not reported
+    as wrong for the differences' own rounding. Where an element lies within one step of a
+    kink (ReLU at 0), the one-sided differences disagree; if the analytic value lies between
+    them the element is reported in ``kinks``, not as a failure.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad import check_gradients
+    >>> from fastgrad.activations import TanH
+    >>> X = np.linspace(-2, 2, 6).reshape(2, 3)
+    >>> dLdY = np.ones((2, 3))
+    >>> result = check_gradients(TanH().forward, TanH().backward(X, dLdY), X, dLdY)
+    >>> result.passed, result.method
+    (True, 'structured')
+    >>> result < 1e-8
+    True
+    """
+    started = time.perf_counter()
+    problem, analytic, grad_dtype = _validate(fn, grad, x, dLdf, h, method, rtol, atol,
+                                              memory_budget, progress, seed)
+    eval_dtype = problem.x.dtype
+    table = _tolerances.tolerance(grad_dtype, eval_dtype)
+    rtol = table.rtol if rtol is None else rtol
+    scaled_atol = atol is None
+    atol = table.atol if atol is None else atol
+    common = {"analytic": analytic, "dtype": np.dtype(grad_dtype), "eval_dtype": eval_dtype,
+              "step": problem.step_scale, "step_relative": problem.relative,
+              "n_checked": problem.x.size}
+    if problem.x.size == 0:
+        fields = compare(np.zeros(0), None, np.zeros(0), rtol=rtol, atol=atol,
+                         scaled_atol=scaled_atol)
+        return GradCheckResult(0.0, numerical=np.zeros(problem.x.shape), method="none",
+                               method_note="x is empty: nothing to check",
+                               n_evaluations=problem.n_evaluations,
+                               elapsed_s=time.perf_counter() - started,
+                               **{k: v for k, v in fields.items() if k != "value"}, **common)
+    chosen, why = methods.select(method, problem)
+    differences = chosen.run(problem)
+    fields = compare(differences.numerical, differences.gap, analytic, rtol=rtol, atol=atol,
+                     scaled_atol=scaled_atol)
+    value = fields.pop("value")
+    notes = "; ".join([why, differences.note, *problem.notes])
+    return GradCheckResult(value, numerical=differences.numerical, method=chosen.name,
+                           method_note=notes, n_evaluations=problem.n_evaluations,
+                           elapsed_s=time.perf_counter() - started, **fields, **common)
+
+
+def _validate(fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress, seed):
+    if not callable(fn):
+        raise TypeError(f"fn: expected a callable, got {type(fn).__name__}")
+    x = as_float_array(x, "x", finite=True, copy=True)
+    grad = as_float_array(grad, "grad", finite=True)
+    if grad.shape != x.shape:
+        raise ValueError(f"grad: expected shape {x.shape} (the shape of x), got {grad.shape}")
+    if h is not None:
+        h = float(check_positive(h, "h"))
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if value is not None:
+            check_positive(value, name, allow_zero=True)
+    if memory_budget is None:
+        memory_budget = DEFAULT_MEMORY_BUDGET
+    else:
+        memory_budget = int(check_positive(memory_budget, "memory_budget", integer=True))
+    if progress not in (None, True, False):
+        raise TypeError(f"progress: expected None, True or False, got {progress!r}")
+    if method != "auto" and method not in methods.names():
+        raise ValueError(f"method: expected 'auto' or one of {methods.names()}, got {method!r}")
+    rng = np.random.default_rng(seed)
+    grad_dtype = min(x.dtype, grad.dtype, key=lambda d: d.itemsize)
+    dLdf = as_float_array(dLdf, "dLdf", allow_int=True, finite=True)
+
+    problem = methods.Problem(fn=fn, x=x, f0=np.zeros(0), dLdf=dLdf, step_scale=0.0,
+                              relative=h is None, memory_budget=memory_budget,
+                              progress=progress, rng=rng)
+    if x.size == 0:
+        problem.step_scale = h if h is not None else _tolerances.step_scale(x.dtype)
+        return problem, grad, grad_dtype
+
+    f0 = _output(problem.call(x.copy(), "at the unperturbed x"), "fn(x)")
+    eval_x, f0 = _promote(problem, x, f0)
+    problem.x = eval_x
+    problem.f0 = f0
+    problem.step_scale = h if h is not None else _tolerances.step_scale(eval_x.dtype)
+    bad = np.argwhere(~np.isfinite(f0))
+    if bad.size or (f0.ndim == 0 and not np.isfinite(f0)):
+        where = tuple(int(i) for i in bad[0]) if bad.size else ()
+        raise ValueError(f"fn(x): returned {max(len(bad), 1)} NaN or infinite value(s) at the "
+                         f"unperturbed x, the first at output index {where}")
+    problem.dLdf = _broadcast_dLdf(dLdf, f0, eval_x.dtype)
+    return problem, grad, grad_dtype
+
+
+def _output(value, what):
+    out = np.asarray(value)
+    if out.dtype.kind in "iub":
+        out = out.astype(np.float64)
+    if out.dtype.kind != "f":
+        raise TypeError(f"{what}: expected a real float array or scalar, got dtype {out.dtype}")
+    return out
+
+
+def _promote(problem, x, f0):
+    """Take differences in float64 when x is float32 and fn accepts float64 input."""
+    if x.dtype == np.float64:
+        return x, f0
+    x64 = x.astype(np.float64)
+    try:
+        f64 = np.asarray(problem.fn(x64.copy()))
+        problem.n_evaluations += 1
+    except Exception:  # fn insists on float32: difference in float32
+        problem.notes.append("fn rejects float64 input: differences in float32")
+        return x, f0
+    if f64.dtype != np.float64 or f64.shape != f0.shape:
+        problem.notes.append("fn does not compute in float64: differences in float32")
+        return x, f0
+    tol = _tolerances.tolerance(np.float32, np.float32)
+    scale = float(np.max(np.abs(f0), initial=0.0))
+    if not np.allclose(f64, f0, rtol=tol.rtol, atol=tol.atol * scale):
+        problem.notes.append("fn gives other values in float64: differences in float32")
+        return x, f0
+    return x64, f64
+
+
+def _broadcast_dLdf(dLdf, f0, dtype):
+    if f0.ndim == 0 and dLdf.size == 1:
+        return dLdf.reshape(()).astype(dtype)
+    try:
+        full = np.broadcast_to(dLdf, f0.shape)
+    except ValueError:
+        raise ValueError(f"dLdf: shape {dLdf.shape} does not broadcast to the shape of fn(x), "
+                         f"{f0.shape}") from None
+    return np.ascontiguousarray(full, dtype=dtype)
+
+

@@ -1,0 +1,172 @@
+"""The result of a gradient check, and the comparison that produces it."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class WorstElement:
+    """One element with a large error: where it is and what both gradients say."""
+
+    index: tuple
+    numerical: float
+    analytic: float
+    abs_error: float
+    tolerance: float
+    #: True when the element sits within one step of a kink (see ``GradCheckResult.kinks``).
+    kink: bool = False
+
+    def __str__(self):
+        flag = " (kink)" if self.kink else ""
+        return (f"{self.index}: numerical {self.numerical:.10g}, analytic {self.analytic:.10g}, "
+                f"|error| {self.abs_error:.3g} (tolerance {self.tolerance:.3g}){flag}")
+
+
+class GradCheckResult(float):
+    """Outcome of :func:`fastgrad.check_gradients`; its float value is the relative error.
+
+    The value is ``norm(numerical - analytic) / norm(numerical + analytic)`` (0 when both are
+    zero), so code that prints or compares the old checker's number keeps working.
+
+    Attributes
+    ----------
+    numerical : numpy.ndarray or None
+        Central differences, shaped like ``x`` (None where not every element was differenced).
+    analytic : numpy.ndarray
+        The gradient that was checked.
+    max_abs_error, max_rel_error : float
+        Largest ``|numerical - analytic|`` and largest ratio of it to ``max(|num|, |ana|)``.
+    worst : list of WorstElement
+        The elements with the largest error relative to their tolerance, worst first.
+    passed : bool
+        Whether every element is within tolerance (kinks aside) and no difference is NaN.
+    n_failed : int
+        Elements outside tolerance.
+    kinks : numpy.ndarray
+        Indices (rows of ``np.argwhere`` form) of elements within one step of a kink where the
+        central difference is not meaningful; the analytic value lies between the one-sided
+        differences there, so they are not counted as failures.
+    nan_elements : numpy.ndarray
+        Indices where a perturbed evaluation produced NaN or inf.
+    method : str
+        The method that ran; ``method_note`` says why it was chosen and how it ran.
+    n_evaluations : int
+        Calls of ``fn`` (a call on a stack of perturbations counts once).
+    elapsed_s : float
+        Wall-clock seconds of the check.
+    rtol, atol : float
+        The tolerance used (``atol`` absolute, after scaling).
+    """
+
+    def __new__(cls, value, **attributes):
+        result = super().__new__(cls, value)
+        result.__dict__.update(attributes)
+        return result
+
+    __str__ = float.__repr__
+
+    def __bool__(self):
+        return bool(self.passed)
+
+    def __repr__(self):
+        status = "passed" if self.passed else "FAILED"
+        lines = [
+            f"GradCheckResult({status}: relative error {float(self):.3e}, "
+            f"max |error| {self.max_abs_error:.3e}, max relative {self.max_rel_error:.3e})",
+            f"  method {self.method}: {self.method_note}",
+            f"  {self.n_checked} elements checked, {self.n_failed} failed, "
+            f"{len(self.kinks)} at kinks, {len(self.nan_elements)} NaN; "
+            f"{self.n_evaluations} evaluations of fn in {self.elapsed_s:.3f} s",
+            f"  tolerance: |numerical - analytic| <= {self.atol:.3g} + {self.rtol:.3g} * "
+            f"|analytic| (dtype {self.dtype}, differences in {self.eval_dtype})",
+        ]
+        if self.worst and (not self.passed or self.max_abs_error > 0):
+            lines.append("  worst elements:")
+            lines += [f"    {element}" for element in self.worst[:5]]
+        return "\n".join(lines)
+
+    def __reduce__(self):
+        return (_rebuild, (float(self), dict(self.__dict__)))
+
+
+def _rebuild(value, attributes):
+    return GradCheckResult(value, **attributes)
+
+
+def relative_error(numerical, analytic):
+    """``norm(numerical - analytic) / norm(numerical + analytic)``; 0 when both are zero."""
+    numerator = np.linalg.norm((numerical - analytic).ravel())
+    denominator = np.linalg.norm((numerical + analytic).ravel())
+    if numerator == 0:
+        return 0.0
+    return float(numerator / denominator) if denominator > 0 else float("inf")
+
+
+def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10):
+    """Compare differences with the analytic gradient element by element.
+
+    Parameters
+    ----------
+    numerical, gap : numpy.ndarray
+        Central differences and half the gap between the one-sided differences.
+    analytic : numpy.ndarray
+        The gradient being checked, same shape.
+    rtol, atol : float
+        Element ``i`` passes when ``|num_i - ana_i| <= atol' + rtol * |ana_i|``.
+    scaled_atol : bool
+        Whether ``atol`` is relative to the largest gradient magnitude (the default table) or
+        absolute (given by the caller).
+
+    Returns
+    -------
+    dict
+        The comparison fields of :class:`GradCheckResult`.
+    """
+    numerical = np.asarray(numerical, dtype=np.float64)
+    analytic64 = np.asarray(analytic, dtype=np.float64)
+    finite = np.isfinite(numerical)
+    nan_elements = np.argwhere(~finite)
+    num = np.where(finite, numerical, 0.0)
+    error = np.abs(num - analytic64)
+    magnitude = np.maximum(np.abs(num), np.abs(analytic64))
+    scale = float(magnitude.max()) if magnitude.size else 0.0
+    atol_abs = atol * scale if scaled_atol else atol
+    allowed = atol_abs + rtol * np.abs(analytic64)
+    outside = (error > allowed) & finite
+    if gap is not None:
+        gap = np.abs(np.asarray(gap, dtype=np.float64))
+        kink = outside & (gap > allowed) & (error <= gap + allowed)
+    else:
+        kink = np.zeros_like(outside)
+    failed = outside & ~kink
+    n_failed = int(failed.sum()) + len(nan_elements)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(allowed > 0, error / allowed, np.where(error > 0, np.inf, 0.0))
+        rel = np.where(magnitude > 0, error / magnitude, 0.0)
+    ratio = np.where(finite, ratio, np.inf)
+    flat_ratio = ratio.ravel()
+    k = min(n_worst, flat_ratio.size)
+    worst = []
+    if k:
+        top = np.argpartition(-flat_ratio, k - 1)[:k]
+        top = top[np.argsort(-flat_ratio[top], kind="stable")]
+        for flat in top:
+            index = tuple(int(i) for i in np.unravel_index(flat, numerical.shape))
+            worst.append(WorstElement(index=index, numerical=float(numerical.ravel()[flat]),
+                                      analytic=float(analytic64.ravel()[flat]),
+                                      abs_error=float(error.ravel()[flat]),
+                                      tolerance=float(allowed.ravel()[flat]),
+                                      kink=bool(kink.ravel()[flat])))
+    return {
+        "value": relative_error(num, analytic64),
+        "max_abs_error": float(error.max()) if error.size else 0.0,
+        "max_rel_error": float(rel.max()) if rel.size else 0.0,
+        "worst": worst,
+        "passed": n_failed == 0,
+        "n_failed": n_failed,
+        "kinks": np.argwhere(kink),
+        "nan_elements": nan_elements,
+        "rtol": float(rtol),
+        "atol": float(atol_abs),
+    }

@@ -1,0 +1,196 @@
+"""Structure descriptions of the functions fastgrad's own objects hand out.
+
+A structure is a hypothesis about what ``fn`` computes (an elementwise activation, a row
+softmax, a loss of fixed labels, a dense layer as a function of one parameter). The structured
+method verifies it against ``fn`` itself before using it, then differences every element with
+a kernel from ``fastgrad.kernels.differences`` that recomputes only what a perturbation changes.
+"""
+
+import functools
+import types
+
+import numpy as np
+
+from .activations import Activation, SoftMax
+from .kernels import differences as _diff
+from .kernels import softmax as _softmax
+from .losses import Loss
+
+#: Rows of a parameter matrix differenced per kernel call (progress granularity).
+ROWS_PER_CALL = 64
+
+
+class Structure:
+    """Base class: ``evaluate(value)`` must equal ``fn(value)``; ``differences`` fills arrays."""
+
+    description = "structure"
+
+    def evaluate(self, value):
+        raise NotImplementedError
+
+    def differences(self, value, dLdf, step_scale, relative, central, gap, advance):
+        raise NotImplementedError
+
+
+class Elementwise(Structure):
+    """``fn = activation.forward`` for an elementwise built-in activation."""
+
+    def __init__(self, activation):
+        self.activation = activation
+        self.description = f"elementwise {activation!r}"
+
+    def evaluate(self, value):
+        return self.activation.forward(value)
+
+    def differences(self, value, dLdf, step_scale, relative, central, gap, advance):
+        _diff.elementwise_differences(self.activation.code, float(self.activation.alpha),
+                                      value.reshape(-1), dLdf.reshape(-1), step_scale, relative,
+                                      central.reshape(-1), gap.reshape(-1))
+        advance(value.size)
+
+
+class RowSoftmax(Structure):
+    """``fn = SoftMax().forward``: each row depends only on itself."""
+
+    description = "row softmax"
+
+    def __init__(self, activation):
+        self.activation = activation
+
+    def evaluate(self, value):
+        return self.activation.forward(value)
+
+    def differences(self, value, dLdf, step_scale, relative, central, gap, advance):
+        if value.ndim == 0:
+            raise ValueError("x: softmax needs at least one axis")
+        n_cols = value.shape[-1]
+        _diff.softmax_differences(value.reshape(-1, n_cols), dLdf.reshape(-1, n_cols),
+                                  step_scale, relative, central.reshape(-1, n_cols),
+                                  gap.reshape(-1, n_cols))
+        advance(value.size)
+
+
+class LossOf(Structure):
+    """``fn(y_hat) = loss.forward(Y, y_hat)`` for a built-in loss and fixed labels ``Y``."""
+
+    def __init__(self, loss, Y):
+        self.loss = loss
+        self.Y = Y
+        self.description = f"elementwise loss {loss!r}"
+
+    def evaluate(self, value):
+        return self.loss.forward(self.Y, value)
+
+    def differences(self, value, dLdf, step_scale, relative, central, gap, advance):
+        Y, y_hat = self.loss._arrays(self.Y, value)
+        scale = float(np.asarray(dLdf).reshape(-1)[0]) / y_hat.shape[0]
+        _diff.loss_differences(self.loss.code, Y.reshape(-1).astype(value.dtype),
+                               y_hat.reshape(-1), scale, step_scale, relative,
+                               central.reshape(-1), gap.reshape(-1))
+        advance(value.size)
+
+
+class DenseParameter(Structure):
+    """``fn(value) = act(X @ W + b)`` with W or b replaced by ``value``."""
+
+    def __init__(self, name, X, W, b, activation):
+        self.name = name
+        self.X = X
+        self.W = W
+        self.b = b
+        self.activation = activation
+        self.description = f"dense layer parameter {name} through {activation!r}"
+
+    def _arrays(self, value):
+        dtype = value.dtype
+        W = value if self.name == "W" else self.W.astype(dtype)
+        b = value if self.name == "b" else self.b.astype(dtype)
+        return self.X.astype(dtype), W, b
+
+    def evaluate(self, value):
+        X, W, b = self._arrays(value)
+        return self.activation.forward(X @ W + b)
+
+    def differences(self, value, dLdf, step_scale, relative, central, gap, advance):
+        X, W, b = self._arrays(value)
+        Z = np.ascontiguousarray(X @ W + b)
+        dLdf = np.ascontiguousarray(np.broadcast_to(dLdf, Z.shape), dtype=value.dtype)
+        n_samples = X.shape[0]
+        if self.name == "W":
+            inputs_t = np.ascontiguousarray(X.T)
+        else:
+            inputs_t = np.ones((1, n_samples), dtype=value.dtype)
+        if isinstance(self.activation, SoftMax):
+            P = np.empty_like(Z)
+            _softmax.softmax_forward(Z, P)
+            C = dLdf - np.sum(dLdf * P, axis=1, keepdims=True)
+            tables = (np.ascontiguousarray(P.T), np.ascontiguousarray(C.T))
+            kernel = _diff.dense_softmax_differences
+            head = ()
+        else:
+            Y = self.activation.forward(Z)
+            tables = (np.ascontiguousarray(Z.T), np.ascontiguousarray(Y.T),
+                      np.ascontiguousarray(dLdf.T))
+            kernel = _diff.dense_differences
+            head = (self.activation.code, float(self.activation.alpha))
+        for start in range(0, value.shape[0], ROWS_PER_CALL):
+            rows = slice(start, min(start + ROWS_PER_CALL, value.shape[0]))
+            kernel(*head, inputs_t[rows], *tables, value[rows], step_scale, relative,
+                   central[rows], gap[rows])
+            advance(central[rows].size)
+
+
+def _is_builtin_forward(obj, func, base):
+    return isinstance(obj, base) and getattr(type(obj), "forward", None) is func and (
+        func in (Activation.forward, SoftMax.forward, Loss.forward))
+
+
+def _for_activation(activation):
+    if isinstance(activation, SoftMax):
+        return RowSoftmax(activation)
+    return Elementwise(activation)
+
+
+def _referenced_objects(fn):
+    """Objects a plain function can see: closure cells, default arguments, named globals."""
+    objects = list(fn.__defaults__ or ()) + list((fn.__kwdefaults__ or {}).values())
+    for cell in fn.__closure__ or ():
+        try:
+            objects.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            continue
+    globals_ = getattr(fn, "__globals__", {})
+    for name in fn.__code__.co_names:
+        if name in globals_:
+            objects.append(globals_[name])
+    return objects
+
+
+def candidates(fn):
+    """Return the structures ``fn`` may have, most specific first (each still to be verified)."""
+    declared = getattr(fn, "_fastgrad_structure", None)
+    if isinstance(declared, Structure):
+        return [declared]
+    if isinstance(fn, types.MethodType):
+        obj, func = fn.__self__, fn.__func__
+        if _is_builtin_forward(obj, func, Activation):
+            return [_for_activation(obj)]
+        return []
+    if isinstance(fn, functools.partial):
+        func = fn.func
+        if (isinstance(func, types.MethodType) and _is_builtin_forward(func.__self__,
+                                                                       func.__func__, Loss)
+                and len(fn.args) == 1 and not fn.keywords):
+            return [LossOf(func.__self__, fn.args[0])]
+        return []
+    if not isinstance(fn, types.FunctionType):
+        return []
+    objects = _referenced_objects(fn)
+    found = []
+    losses = [o for o in objects if isinstance(o, Loss) and type(o).forward is Loss.forward]
+    labels = [o for o in objects if isinstance(o, np.ndarray)]
+    found += [LossOf(loss, Y) for loss in losses for Y in labels]
+    found += [_for_activation(o) for o in objects
+              if isinstance(o, Activation) and type(o).forward in (Activation.forward,
+                                                                    SoftMax.forward)]
+    return found[:8]

@@ -1,0 +1,50 @@
+"""Compile every kernel ahead of timing."""
+
+import time
+
+import numpy as np
+
+from .kernels import activations, dense, differences, losses, softmax
+
+
+def warmup(dtypes=(np.float64, np.float32)):
+    """Compile (or load from Numba's cache) every kernel for the given dtypes.
+
+    Parameters
+    ----------
+    dtypes : sequence of dtype
+        Float dtypes to compile for.
+
+    Returns
+    -------
+    float
+        Seconds spent.
+    """
+    started = time.perf_counter()
+    for dtype in dtypes:
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtypes: expected float32 or float64, got {dtype}")
+        v = np.linspace(-1, 1, 4, dtype=dtype)
+        out = np.empty_like(v)
+        m = v.reshape(2, 2)
+        out2 = np.empty_like(m)
+        activations.activation_forward(activations.TANH, 1.0, v, out)
+        activations.activation_backward(activations.TANH, 1.0, v, v, out)
+        softmax.softmax_forward(m, out2)
+        softmax.softmax_backward(m, m, out2)
+        dense.bias_activation_forward(activations.TANH, 1.0, m.copy(), v[:2].copy(), out2)
+        dense.activation_backward_rows(activations.TANH, 1.0, m, m, out2)
+        dense.column_sums(m, v[:2].copy())
+        p = np.full(4, 0.5, dtype=dtype)
+        losses.loss_sum(losses.CROSS_ENTROPY, p, p)
+        losses.loss_gradient(losses.CROSS_ENTROPY, 1.0, p, p, out)
+        differences.elementwise_differences(activations.TANH, 1.0, v, v, 1e-5, True, out,
+                                            out.copy())
+        differences.loss_differences(losses.CROSS_ENTROPY, p, p, 1.0, 1e-5, True, out,
+                                     out.copy())
+        differences.softmax_differences(m, m, 1e-5, True, out2, out2.copy())
+        differences.dense_differences(activations.TANH, 1.0, m, m, m, m, m, 1e-5, True, out2,
+                                      out2.copy())
+        differences.dense_softmax_differences(m, m, m, m, 1e-5, True, out2, out2.copy())
+    return time.perf_counter() - started

@@ -1,0 +1,301 @@
+"""Activation functions with forward and backward passes computed by Numba kernels.
+
+Each activation has ``forward(X)`` returning ``f(X)`` and ``backward(X, dLdY)`` returning
+``dL/dX``. All act elementwise except :class:`SoftMax`, which acts on each row (sample) along
+the last axis. A layer's ``activation=`` accepts an instance or a lowercase name
+(see :func:`get`).
+"""
+
+import numpy as np
+
+from . import kernels
+from ._validation import as_float_array, check_positive, check_same_shape
+from .kernels import activations as _codes
+from .kernels import softmax as _softmax
+
+__all__ = [
+    "ELU",
+    "SELU",
+    "SLU",
+    "Activation",
+    "Arctan",
+    "BentIdentity",
+    "Gaussian",
+    "Identity",
+    "LeakyReLU",
+    "Linear",
+    "PiecewiseLinear",
+    "ReLU",
+    "SiLU",
+    "Sigmoid",
+    "SoftMax",
+    "Softmax",
+    "Softplus",
+    "Softsign",
+    "TanH",
+    "Tanh",
+    "get",
+]
+
+
+class Activation:
+    """Base class of the built-in activations.
+
+    Subclasses set ``code`` (the kernel's activation code) and, where they have one, ``alpha``.
+    Inputs of any shape are accepted; integer inputs are converted to float64; float32 stays
+    float32.
+    """
+
+    code = _codes.IDENTITY
+    alpha = 0.0
+    #: True where the derivative jumps (finite differences across the jump are not meaningful).
+    non_smooth = False
+
+    def forward(self, X):
+        """Return ``f(X)``, an array of the same shape and dtype as ``X``.
+
+        Parameters
+        ----------
+        X : array_like of float
+            Pre-activations.
+
+        Returns
+        -------
+        numpy.ndarray
+            The activations.
+        """
+        X = as_float_array(X, "X", allow_int=True)
+        out = np.empty_like(X)
+        kernels.activations.activation_forward(self.code, float(self.alpha), X.reshape(-1),
+                                               out.reshape(-1))
+        return out
+
+    def backward(self, X, dLdY):
+        """Return ``dL/dX = f'(X) * dLdY`` (elementwise).
+
+        Parameters
+        ----------
+        X : array_like of float
+            The input that was given to ``forward``.
+        dLdY : array_like of float
+            Gradient of the loss with respect to the output, same shape as ``X``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Gradient of the loss with respect to ``X``.
+        """
+        X = as_float_array(X, "X", allow_int=True)
+        dLdY = as_float_array(dLdY, "dLdY", allow_int=True, dtype=X.dtype)
+        check_same_shape(X, "X", dLdY, "dLdY")
+        out = np.empty_like(X)
+        kernels.activations.activation_backward(self.code, float(self.alpha), X.reshape(-1),
+                                                dLdY.reshape(-1), out.reshape(-1))
+        return out
+
+    def __call__(self, X):
+        return self.forward(X)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.alpha == other.alpha
+
+    def __hash__(self):
+        return hash((type(self), self.alpha))
+
+
+class Identity(Activation):
+    """f(x) = x."""
+
+    code = _codes.IDENTITY
+
+
+class Sigmoid(Activation):
+    """f(x) = 1 / (1 + exp(-x)), evaluated without overflow."""
+
+    code = _codes.SIGMOID
+
+
+class TanH(Activation):
+    """f(x) = tanh(x)."""
+
+    code = _codes.TANH
+
+
+class ReLU(Activation):
+    """f(x) = max(x, 0); f'(0) is taken as 0."""
+
+    code = _codes.RELU
+    non_smooth = True
+
+
+class _WithAlpha(Activation):
+    def __init__(self, alpha):
+        self.alpha = float(check_positive(alpha, "alpha"))
+
+    def __repr__(self):
+        return f"{type(self).__name__}(alpha={self.alpha!r})"
+
+
+class LeakyReLU(_WithAlpha):
+    """f(x) = x for x > 0, alpha * x otherwise."""
+
+    code = _codes.LEAKY_RELU
+    non_smooth = True
+
+    def __init__(self, alpha=0.01):
+        super().__init__(alpha)
+
+
+class ELU(_WithAlpha):
+    """f(x) = x for x > 0, alpha * (exp(x) - 1) otherwise."""
+
+    code = _codes.ELU
+
+    def __init__(self, alpha=1.0):
+        super().__init__(alpha)
+        # The derivative is continuous at 0 only for alpha == 1.
+        self.non_smooth = self.alpha != 1.0
+
+
+class SELU(Activation):
+    """Scaled ELU with the standard constants lambda = 1.0507..., alpha = 1.6733...."""
+
+    code = _codes.SELU
+    non_smooth = True
+
+
+class SiLU(Activation):
+    """f(x) = x * sigmoid(x) (also called swish)."""
+
+    code = _codes.SILU
+
+
+class Softplus(Activation):
+    """f(x) = log(1 + exp(x)), as max(x, 0) + log1p(exp(-|x|)) so large |x| cannot overflow."""
+
+    code = _codes.SOFTPLUS
+
+
+class Softsign(Activation):
+    """f(x) = x / (1 + |x|)."""
+
+    code = _codes.SOFTSIGN
+
+
+class Arctan(Activation):
+    """f(x) = arctan(x)."""
+
+    code = _codes.ARCTAN
+
+
+class BentIdentity(Activation):
+    """f(x) = (sqrt(x^2 + 1) - 1) / 2 + x."""
+
+    code = _codes.BENT_IDENTITY
+
+
+class Gaussian(Activation):
+    """f(x) = exp(-x^2)."""
+
+    code = _codes.GAUSSIAN
+
+
+class PiecewiseLinear(_WithAlpha):
+    """f(x) = clip(x / alpha, -1, 1)."""
+
+    code = _codes.PIECEWISE_LINEAR
+    non_smooth = True
+
+    def __init__(self, alpha=1.0):
+        super().__init__(alpha)
+
+
+class SoftMax(Activation):
+    """Softmax over the last axis: each row (sample) sums to one.
+
+    Stable for large inputs (the row maximum is subtracted first). ``backward`` applies the
+    full Jacobian of each row, ``dX = s * (dLdY - sum(dLdY * s))``.
+    """
+
+    code = _codes.SOFTMAX
+
+    @staticmethod
+    def _as_rows(X, name):
+        if X.ndim == 0:
+            raise ValueError(f"{name}: expected at least 1 dimension (the classes), got a scalar")
+        return X.reshape(-1, X.shape[-1])
+
+    def forward(self, X):
+        """Return softmax of each row of ``X`` (last axis), same shape and dtype."""
+        X = as_float_array(X, "X", allow_int=True, min_ndim=1)
+        out = np.empty_like(X)
+        if X.size:
+            _softmax.softmax_forward(self._as_rows(X, "X"), self._as_rows(out, "X"))
+        return out
+
+    def backward(self, X, dLdY):
+        """Return ``dL/dX`` given the input ``X`` of ``forward`` and ``dL/dY``."""
+        X = as_float_array(X, "X", allow_int=True, min_ndim=1)
+        dLdY = as_float_array(dLdY, "dLdY", allow_int=True, dtype=X.dtype)
+        check_same_shape(X, "X", dLdY, "dLdY")
+        out = np.empty_like(X)
+        if X.size:
+            _softmax.softmax_backward(self._as_rows(X, "X"), self._as_rows(dLdY, "dLdY"),
+                                      self._as_rows(out, "X"))
+        return out
+
+
+# Names used by the Keras-like API.
+Linear = Identity
+Tanh = TanH
+SLU = SiLU
+Softmax = SoftMax
+
+_BY_NAME = {
+    "identity": Identity, "linear": Identity, "sigmoid": Sigmoid, "tanh": TanH, "relu": ReLU,
+    "leaky_relu": LeakyReLU, "leakyrelu": LeakyReLU, "elu": ELU, "selu": SELU, "silu": SiLU,
+    "slu": SiLU, "swish": SiLU, "softplus": Softplus, "softsign": Softsign, "arctan": Arctan,
+    "bent_identity": BentIdentity, "bentidentity": BentIdentity, "gaussian": Gaussian,
+    "piecewise_linear": PiecewiseLinear, "piecewiselinear": PiecewiseLinear,
+    "softmax": SoftMax,
+}
+
+
+def get(activation):
+    """Return an activation object from a name, an instance, or a user's own object.
+
+    Parameters
+    ----------
+    activation : str or object
+        A lowercase name such as ``"relu"`` or ``"leaky_relu"``, a built-in instance, or any
+        object with ``forward(X)`` and ``backward(X, dLdY)`` methods (used as it is).
+
+    Returns
+    -------
+    object
+        The activation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    TypeError
+        For an object without ``forward`` and ``backward``.
+    """
+    if isinstance(activation, str):
+        key = activation.strip().lower()
+        if key not in _BY_NAME:
+            known = ", ".join(sorted(_BY_NAME))
+            raise ValueError(f"activation: unknown name {activation!r}; expected one of {known}")
+        return _BY_NAME[key]()
+    if isinstance(activation, type):
+        raise TypeError(f"activation: expected an instance such as {activation.__name__}(), "
+                        f"got the class {activation.__name__}")
+    if callable(getattr(activation, "forward", None)) and callable(
+            getattr(activation, "backward", None)):
+        return activation
+    raise TypeError("activation: expected a name or an object with forward(X) and "
+                    f"backward(X, dLdY), got {type(activation).__name__}")

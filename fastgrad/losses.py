@@ -1,0 +1,127 @@
+"""Losses: ``forward(Y, Y_hat)`` returns a float, ``backward(Y, Y_hat)`` returns dL/dY_hat.
+
+Every loss is the mean over the ``n_samples`` rows of a sum of elementwise terms, computed by
+the kernels in ``fastgrad.kernels.losses``:
+
+    L = (1 / n_samples) * sum_ij term(Y[i, j], Y_hat[i, j])
+
+Labels ``Y`` may be integer arrays; a 1-D integer ``Y`` of class indices is one-hot encoded
+for the categorical cross-entropy.
+"""
+
+import numpy as np
+
+from ._validation import as_float_array
+from .kernels import losses as _kernels
+
+__all__ = ["CrossEntropy", "Loss"]
+
+
+class Loss:
+    """Base class of the built-in losses (see the module docstring for the formula)."""
+
+    code = _kernels.CROSS_ENTROPY
+    #: True where the term has a kink in Y_hat (e.g. absolute error at Y_hat == Y).
+    non_smooth = False
+    #: Whether a 1-D integer Y holds class indices to be one-hot encoded.
+    accepts_class_indices = False
+
+    def _arrays(self, Y, Y_hat):
+        Y_hat = as_float_array(Y_hat, "Y_hat", min_ndim=1)
+        Y = as_float_array(Y, "Y", allow_int=True, min_ndim=1) if not (
+            self.accepts_class_indices and _is_class_indices(Y, Y_hat)) else _one_hot(Y, Y_hat)
+        Y = Y.astype(Y_hat.dtype, copy=False)
+        if Y.shape != Y_hat.shape:
+            if Y.size == Y_hat.size and Y.shape[0] == Y_hat.shape[0]:
+                Y = Y.reshape(Y_hat.shape)  # e.g. labels (m,) against predictions (m, 1)
+            else:
+                raise ValueError(f"Y: expected shape {Y_hat.shape} (the shape of Y_hat), "
+                                 f"got {Y.shape}")
+        return np.ascontiguousarray(Y), Y_hat
+
+    def forward(self, Y, Y_hat):
+        """Return the loss, a Python float.
+
+        Parameters
+        ----------
+        Y : array_like
+            Targets, shape ``(n_samples, ...)``; integer labels are accepted.
+        Y_hat : array_like of float
+            Predictions, same shape as ``Y``.
+
+        Returns
+        -------
+        float
+            The mean over samples of the summed elementwise terms.
+        """
+        Y, Y_hat = self._arrays(Y, Y_hat)
+        if Y_hat.size == 0:
+            return 0.0
+        return _kernels.loss_sum(self.code, Y.reshape(-1), Y_hat.reshape(-1)) / Y_hat.shape[0]
+
+    def backward(self, Y, Y_hat):
+        """Return ``dL/dY_hat``, an array like ``Y_hat``.
+
+        Parameters
+        ----------
+        Y : array_like
+            Targets, shape ``(n_samples, ...)``.
+        Y_hat : array_like of float
+            Predictions, same shape as ``Y``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Gradient of the loss with respect to the predictions.
+        """
+        Y, Y_hat = self._arrays(Y, Y_hat)
+        out = np.empty_like(Y_hat)
+        if Y_hat.size:
+            _kernels.loss_gradient(self.code, 1.0 / Y_hat.shape[0], Y.reshape(-1),
+                                   Y_hat.reshape(-1), out.reshape(-1))
+        return out
+
+    def __call__(self, Y, Y_hat):
+        return self.forward(Y, Y_hat)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+def _is_class_indices(Y, Y_hat):
+    Y = np.asarray(Y)
+    Y_hat = np.asarray(Y_hat)
+    return (Y.dtype.kind in "iu" and Y.ndim == 1 and Y_hat.ndim == 2 and Y_hat.shape[1] > 1
+            and Y.shape[0] == Y_hat.shape[0])
+
+
+def _one_hot(Y, Y_hat):
+    Y = np.asarray(Y)
+    n_classes = Y_hat.shape[1]
+    if Y.size and (Y.min() < 0 or Y.max() >= n_classes):
+        raise ValueError(f"Y: class indices must lie in [0, {n_classes - 1}] for Y_hat of "
+                         f"shape {Y_hat.shape}, got values in [{Y.min()}, {Y.max()}]")
+    one_hot = np.zeros(Y_hat.shape, dtype=Y_hat.dtype)
+    one_hot[np.arange(Y.shape[0]), Y] = 1
+    return one_hot
+
+
+class CrossEntropy(Loss):
+    """Cross-entropy ``-(1/m) * sum(Y * log(Y_hat))`` for probability predictions.
+
+    Parameters
+    ----------
+    name : str
+        Kept for compatibility with code that writes ``CrossEntropy("cross_entropy")``.
+    """
+
+    code = _kernels.CROSS_ENTROPY
+    accepts_class_indices = True
+
+    def __init__(self, name="cross_entropy"):
+        if not isinstance(name, str):
+            raise TypeError(f"name: expected a str, got {type(name).__name__}")
+        self.name = name
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r})"

@@ -1,0 +1,98 @@
+"""Methods of :func:`fastgrad.check_gradients`, one module each.
+
+A method is an object with ``name``, ``priority``, ``unavailable(problem)`` (None when it can
+run, else the reason it cannot) and ``run(problem)`` returning :class:`Differences`. Adding a
+method is a new module that calls :func:`register`; ``method="auto"`` tries registered methods
+from the highest priority down and records why it chose the one that ran.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Problem:
+    """Everything a method needs, validated: the base point is a private copy of ``x``."""
+
+    fn: object
+    x: np.ndarray
+    f0: np.ndarray
+    dLdf: np.ndarray
+    step_scale: float
+    relative: bool
+    memory_budget: int
+    progress: object
+    rng: np.random.Generator
+    n_evaluations: int = 0
+    notes: list = field(default_factory=list)
+    #: Set by the structured method once a structure is verified.
+    structure: object = None
+    started: float = field(default_factory=time.perf_counter)
+
+    def call(self, value, where):
+        """Call ``fn(value)``; on an exception add a note saying where, and re-raise."""
+        self.n_evaluations += 1
+        try:
+            return self.fn(value)
+        except Exception as error:
+            _add_note(error, f"fastgrad: raised while evaluating fn {where}")
+            raise
+
+    def element(self, flat_index):
+        """The index tuple of a flat element number (for messages)."""
+        return tuple(int(i) for i in np.unravel_index(flat_index, self.x.shape))
+
+
+def _add_note(error, note):
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:  # Python 3.10: keep the note where 3.11 would put it
+        error.__notes__ = [*getattr(error, "__notes__", []), note]
+
+
+@dataclass
+class Differences:
+    """What a method computed: central differences and the one-sided gap, shaped like x."""
+
+    numerical: np.ndarray
+    gap: np.ndarray
+    note: str
+
+
+_REGISTRY = {}
+
+
+def register(method):
+    """Make ``method`` available under ``method.name`` (and to ``"auto"``)."""
+    _REGISTRY[method.name] = method
+    return method
+
+
+def names():
+    """Names of the registered methods, highest priority first."""
+    return [m.name for m in sorted(_REGISTRY.values(), key=lambda m: -m.priority)]
+
+
+def select(name, problem):
+    """Return ``(method, reason)`` for ``name`` (``"auto"`` or a registered name)."""
+    if name != "auto":
+        method = _REGISTRY[name]
+        reason = method.unavailable(problem)
+        if reason is not None:
+            raise ValueError(f"method: {name!r} cannot check this function: {reason}")
+        return method, "requested"
+    skipped = []
+    for candidate in sorted(_REGISTRY.values(), key=lambda m: -m.priority):
+        reason = candidate.unavailable(problem)
+        if reason is None:
+            why = "auto" + (f" ({'; '.join(skipped)})" if skipped else "")
+            return candidate, why
+        skipped.append(f"{candidate.name}: {reason}")
+    raise RuntimeError("no registered method can run: " + "; ".join(skipped))
+
+
+from . import exhaustive, structured  # noqa: E402  (registration on import)
+
+__all__ = ["Differences", "Problem", "exhaustive", "names", "register", "select", "structured"]

@@ -1,0 +1,68 @@
+"""The ``"structured"`` method: fastgrad's own functions, differenced by dedicated kernels.
+
+Functions handed out by fastgrad's objects (an activation's ``forward``, a loss wrapped with
+fixed labels, ``FullyConnected.forward_with_param``) carry or reveal a structure. It is used
+only after it reproduces ``fn`` at the base point and at a second, nearby random point; then
+every element is differenced by a kernel that recomputes only what its perturbation changes.
+"""
+
+import numpy as np
+
+from .. import _structure
+from .._progress import progress_bar
+from . import Differences, register
+
+#: Agreement required between fn and its structure, in units of the evaluation dtype's eps.
+VERIFY_ULPS = 1e3
+
+
+def _agrees(a, b, dtype):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return False
+    scale = max(float(np.max(np.abs(a), initial=0.0)), 1e-300)
+    return bool(np.all(np.abs(a - b) <= VERIFY_ULPS * np.finfo(dtype).eps * scale))
+
+
+class Structured:
+    name = "structured"
+    priority = 100
+
+    def unavailable(self, problem):
+        if problem.structure is not None:
+            return None
+        found = _structure.candidates(problem.fn)
+        if not found:
+            return "fn is not a function fastgrad recognises (an activation's forward, a loss " \
+                   "with fixed labels, or FullyConnected.forward_with_param)"
+        x = problem.x
+        jitter = problem.rng.uniform(-1e-3, 1e-3, size=x.shape).astype(x.dtype)
+        nearby = x * (1 + jitter) + jitter * 1e-3
+        fn_nearby = None
+        for candidate in found:
+            try:
+                if not _agrees(candidate.evaluate(x), problem.f0, x.dtype):
+                    continue
+                if fn_nearby is None:
+                    fn_nearby = problem.call(nearby, "at a random point near x "
+                                                     "(verifying its structure)")
+                if _agrees(candidate.evaluate(nearby), fn_nearby, x.dtype):
+                    problem.structure = candidate
+                    return None
+            except (ValueError, TypeError, FloatingPointError):
+                continue
+        return "its structure did not reproduce fn at two points"
+
+    def run(self, problem):
+        structure = problem.structure
+        central = np.empty(problem.x.shape, dtype=problem.x.dtype)
+        gap = np.empty_like(central)
+        with progress_bar(problem.x.size, problem.progress, "structured check") as bar:
+            structure.differences(problem.x, problem.dLdf, problem.step_scale,
+                                  problem.relative, central, gap, bar.update)
+        return Differences(central, gap, f"{structure.description}, verified against fn "
+                                         "at two points")
+
+
+register(Structured())
