@@ -79,7 +79,8 @@ class GradCheckResult(float):
             f"{len(self.kinks)} at kinks, {len(self.nan_elements)} NaN; "
             f"{self.n_evaluations} evaluations of fn in {self.elapsed_s:.3f} s",
             f"  tolerance: |numerical - analytic| <= {self.atol:.3g} + {self.rtol:.3g} * "
-            f"|analytic| (dtype {self.dtype}, differences in {self.eval_dtype})",
+            f"|analytic| (dtype {self.dtype}, order-{self.order} differences in "
+            f"{self.eval_dtype})",
         ]
         if self.worst and (not self.passed or self.max_abs_error > 0):
             lines.append("  worst elements:")

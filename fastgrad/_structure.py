@@ -28,7 +28,7 @@ class Structure:
     def evaluate(self, value):
         raise NotImplementedError
 
-    def differences(self, value, dLdf, step_scale, relative, central, gap, advance):
+    def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         raise NotImplementedError
 
 
@@ -42,10 +42,10 @@ class Elementwise(Structure):
     def evaluate(self, value):
         return self.activation.forward(value)
 
-    def differences(self, value, dLdf, step_scale, relative, central, gap, advance):
+    def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         _diff.elementwise_differences(self.activation.code, float(self.activation.alpha),
                                       value.reshape(-1), dLdf.reshape(-1), step_scale, relative,
-                                      central.reshape(-1), gap.reshape(-1))
+                                      order, central.reshape(-1), gap.reshape(-1))
         advance(value.size)
 
 
@@ -60,12 +60,12 @@ class RowSoftmax(Structure):
     def evaluate(self, value):
         return self.activation.forward(value)
 
-    def differences(self, value, dLdf, step_scale, relative, central, gap, advance):
+    def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         if value.ndim == 0:
             raise ValueError("x: softmax needs at least one axis")
         n_cols = value.shape[-1]
         _diff.softmax_differences(value.reshape(-1, n_cols), dLdf.reshape(-1, n_cols),
-                                  step_scale, relative, central.reshape(-1, n_cols),
+                                  step_scale, relative, order, central.reshape(-1, n_cols),
                                   gap.reshape(-1, n_cols))
         advance(value.size)
 
@@ -81,11 +81,11 @@ class LossOf(Structure):
     def evaluate(self, value):
         return self.loss.forward(self.Y, value)
 
-    def differences(self, value, dLdf, step_scale, relative, central, gap, advance):
+    def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         Y, y_hat = self.loss._arrays(self.Y, value)
         scale = float(np.asarray(dLdf).reshape(-1)[0]) / y_hat.shape[0]
         _diff.loss_differences(self.loss.code, Y.reshape(-1).astype(value.dtype),
-                               y_hat.reshape(-1), scale, step_scale, relative,
+                               y_hat.reshape(-1), scale, step_scale, relative, order,
                                central.reshape(-1), gap.reshape(-1))
         advance(value.size)
 
@@ -111,7 +111,7 @@ class DenseParameter(Structure):
         X, W, b = self._arrays(value)
         return self.activation.forward(X @ W + b)
 
-    def differences(self, value, dLdf, step_scale, relative, central, gap, advance):
+    def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         X, W, b = self._arrays(value)
         Z = np.ascontiguousarray(X @ W + b)
         dLdf = np.ascontiguousarray(np.broadcast_to(dLdf, Z.shape), dtype=value.dtype)
@@ -135,7 +135,7 @@ class DenseParameter(Structure):
             head = (self.activation.code, float(self.activation.alpha))
         for start in range(0, value.shape[0], ROWS_PER_CALL):
             rows = slice(start, min(start + ROWS_PER_CALL, value.shape[0]))
-            kernel(*head, inputs_t[rows], *tables, value[rows], step_scale, relative,
+            kernel(*head, inputs_t[rows], *tables, value[rows], step_scale, relative, order,
                    central[rows], gap[rows])
             advance(central[rows].size)
 

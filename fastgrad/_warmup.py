@@ -39,12 +39,12 @@ def warmup(dtypes=(np.float64, np.float32)):
         p = np.full(4, 0.5, dtype=dtype)
         losses.loss_sum(losses.CROSS_ENTROPY, p, p)
         losses.loss_gradient(losses.CROSS_ENTROPY, 1.0, p, p, out)
-        differences.elementwise_differences(activations.TANH, 1.0, v, v, 1e-5, True, out,
+        differences.elementwise_differences(activations.TANH, 1.0, v, v, 1e-5, True, 4, out,
                                             out.copy())
-        differences.loss_differences(losses.CROSS_ENTROPY, p, p, 1.0, 1e-5, True, out,
+        differences.loss_differences(losses.CROSS_ENTROPY, p, p, 1.0, 1e-5, True, 4, out,
                                      out.copy())
-        differences.softmax_differences(m, m, 1e-5, True, out2, out2.copy())
-        differences.dense_differences(activations.TANH, 1.0, m, m, m, m, m, 1e-5, True, out2,
-                                      out2.copy())
-        differences.dense_softmax_differences(m, m, m, m, 1e-5, True, out2, out2.copy())
+        differences.softmax_differences(m, m, 1e-5, True, 4, out2, out2.copy())
+        differences.dense_differences(activations.TANH, 1.0, m, m, m, m, m, 1e-5, True, 4,
+                                      out2, out2.copy())
+        differences.dense_softmax_differences(m, m, m, m, 1e-5, True, 4, out2, out2.copy())
     return time.perf_counter() - started

@@ -27,7 +27,7 @@ class Loss:
     accepts_class_indices = False
 
     def _arrays(self, Y, Y_hat):
-        Y_hat = as_float_array(Y_hat, "Y_hat", min_ndim=1)
+        Y_hat = as_float_array(Y_hat, "Y_hat", min_ndim=1, allow_int=True)
         Y = as_float_array(Y, "Y", allow_int=True, min_ndim=1) if not (
             self.accepts_class_indices and _is_class_indices(Y, Y_hat)) else _one_hot(Y, Y_hat)
         Y = Y.astype(Y_hat.dtype, copy=False)

@@ -3,11 +3,13 @@
 Each kernel differences every element of a parameter vector and recomputes only what one
 perturbation changes. For element i with step h_i it writes
 
-* ``central[i] = (g(x + h e_i) - g(x - h e_i)) / (h+ + h-)``, the central difference of the
-  contracted scalar ``g(x) = sum(f(x) * dLdf)``;
-* ``gap[i] = (forward - backward) / 2``, half the disagreement of the one-sided differences.
-  It is about ``h * g''`` where g is smooth and about half the jump in slope at a kink, which is
-  how the checker tells a kink from a wrong gradient.
+* ``central[i]``: for ``order == 2`` the central difference
+  ``D(h) = (g(x + h e_i) - g(x - h e_i)) / (h+ + h-)`` of the contracted scalar
+  ``g(x) = sum(f(x) * dLdf)``; for ``order == 4`` the Richardson extrapolation
+  ``D(h/2) + (D(h/2) - D(h)) / 3``, which cancels the h^2 term of the truncation error;
+* ``gap[i] = (forward - backward) / 2`` at the smallest step, half the disagreement of the
+  one-sided differences. It is about ``h * g''`` where g is smooth and about half the jump in
+  slope at a kink, which is how the checker tells a kink from a wrong gradient.
 
 Steps: ``h_i = step_scale * max(1, |x_i|)`` when ``relative`` is true, else ``step_scale``.
 ``h+ = (x_i + h_i) - x_i`` and ``h- = x_i - (x_i - h_i)`` are the steps actually taken in
@@ -34,28 +36,62 @@ def steps(x, step_scale, relative):
     return x_plus, x_minus, x_plus - x, x - x_minus
 
 
+@njit(**EXACT_SCALAR_JIT)
+def combine(coarse, fine, order):
+    """(central, gap) from the (up, down, h+, h-) sums at step h (coarse) and h/2 (fine).
+
+    ``up`` and ``down`` are the changes ``g(x + h+) - g(x)`` and ``g(x) - g(x - h-)``. For
+    order 2 only ``coarse`` is used.
+    """
+    if order == 2:
+        fine = coarse
+    up, down, h_plus, h_minus = fine
+    central = (up + down) / (h_plus + h_minus)
+    gap = (up / h_plus - down / h_minus) / 2.0
+    if order == 2:
+        return central, gap
+    up, down, h_plus, h_minus = coarse
+    return central + (central - (up + down) / (h_plus + h_minus)) / 3.0, gap
+
+
+@njit(**EXACT_SCALAR_JIT)
+def _activation_level(code, alpha, x, y0, weight, step_scale, relative):
+    x_plus, x_minus, h_plus, h_minus = steps(x, step_scale, relative)
+    up = weight * (activation_value(code, x_plus, alpha) - y0)
+    down = weight * (y0 - activation_value(code, x_minus, alpha))
+    return up, down, h_plus, h_minus
+
+
 @njit(**EXACT_JIT)
-def elementwise_differences(code, alpha, x, dLdf, step_scale, relative, central, gap):
+def elementwise_differences(code, alpha, x, dLdf, step_scale, relative, order, central, gap):
     """Differences of g(x) = sum_i dLdf[i] * act(x[i]): O(1) work per element."""
     for i in prange(x.size):
-        x_plus, x_minus, h_plus, h_minus = steps(x[i], step_scale, relative)
         y0 = activation_value(code, x[i], alpha)
-        up = dLdf[i] * (activation_value(code, x_plus, alpha) - y0)
-        down = dLdf[i] * (y0 - activation_value(code, x_minus, alpha))
-        central[i] = (up + down) / (h_plus + h_minus)
-        gap[i] = (up / h_plus - down / h_minus) / 2.0
+        coarse = _activation_level(code, alpha, x[i], y0, dLdf[i], step_scale, relative)
+        fine = coarse
+        if order == 4:
+            fine = _activation_level(code, alpha, x[i], y0, dLdf[i], step_scale / 2, relative)
+        central[i], gap[i] = combine(coarse, fine, order)
+
+
+@njit(**EXACT_SCALAR_JIT)
+def _loss_level(code, y, y_hat, t0, scale, step_scale, relative):
+    x_plus, x_minus, h_plus, h_minus = steps(y_hat, step_scale, relative)
+    up = scale * (loss_term(code, y, x_plus) - t0)
+    down = scale * (t0 - loss_term(code, y, x_minus))
+    return up, down, h_plus, h_minus
 
 
 @njit(**EXACT_JIT)
-def loss_differences(code, y, y_hat, scale, step_scale, relative, central, gap):
+def loss_differences(code, y, y_hat, scale, step_scale, relative, order, central, gap):
     """Differences of g(y_hat) = scale * sum_i term(y[i], y_hat[i]): O(1) per element."""
     for i in prange(y_hat.size):
-        x_plus, x_minus, h_plus, h_minus = steps(y_hat[i], step_scale, relative)
         t0 = loss_term(code, y[i], y_hat[i])
-        up = scale * (loss_term(code, y[i], x_plus) - t0)
-        down = scale * (t0 - loss_term(code, y[i], x_minus))
-        central[i] = (up + down) / (h_plus + h_minus)
-        gap[i] = (up / h_plus - down / h_minus) / 2.0
+        coarse = _loss_level(code, y[i], y_hat[i], t0, scale, step_scale, relative)
+        fine = coarse
+        if order == 4:
+            fine = _loss_level(code, y[i], y_hat[i], t0, scale, step_scale / 2, relative)
+        central[i], gap[i] = combine(coarse, fine, order)
 
 
 @njit(**EXACT_SCALAR_JIT)
@@ -69,8 +105,15 @@ def _softmax_change(p, c, delta):
     return u * c / (1.0 + u)
 
 
+@njit(**EXACT_SCALAR_JIT)
+def _softmax_level(p, coupling, x, step_scale, relative):
+    _, _, h_plus, h_minus = steps(x, step_scale, relative)
+    return (_softmax_change(p, coupling, h_plus), -_softmax_change(p, coupling, -h_minus),
+            h_plus, h_minus)
+
+
 @njit(**EXACT_JIT)
-def softmax_differences(x, dLdf, step_scale, relative, central, gap):
+def softmax_differences(x, dLdf, step_scale, relative, order, central, gap):
     """Differences of g(x) = sum dLdf * softmax(x) (rows): O(n) per row, O(1) per element."""
     n_rows, n_cols = x.shape
     for r in prange(n_rows):
@@ -87,17 +130,31 @@ def softmax_differences(x, dLdf, step_scale, relative, central, gap):
             p[j] /= total
             mean_d += dLdf[r, j] * p[j]
         for j in range(n_cols):
-            _, _, h_plus, h_minus = steps(x[r, j], step_scale, relative)
             coupling = dLdf[r, j] - mean_d
-            up = _softmax_change(p[j], coupling, h_plus)
-            down = -_softmax_change(p[j], coupling, -h_minus)
-            central[r, j] = (up + down) / (h_plus + h_minus)
-            gap[r, j] = (up / h_plus - down / h_minus) / 2.0
+            coarse = _softmax_level(p[j], coupling, x[r, j], step_scale, relative)
+            fine = coarse
+            if order == 4:
+                fine = _softmax_level(p[j], coupling, x[r, j], step_scale / 2, relative)
+            central[r, j], gap[r, j] = combine(coarse, fine, order)
+
+
+@njit(**EXACT_SCALAR_JIT)
+def _dense_level(code, alpha, shifts, z, y, weights, param, step_scale, relative):
+    _, _, h_plus, h_minus = steps(param, step_scale, relative)
+    up = 0.0
+    down = 0.0
+    for s in range(shifts.size):
+        shift = shifts[s]
+        if shift == 0.0:
+            continue
+        up += weights[s] * (activation_value(code, z[s] + h_plus * shift, alpha) - y[s])
+        down += weights[s] * (y[s] - activation_value(code, z[s] - h_minus * shift, alpha))
+    return up, down, h_plus, h_minus
 
 
 @njit(**EXACT_JIT)
 def dense_differences(code, alpha, inputs_t, Z_t, Y_t, dLdf_t, param, step_scale, relative,
-                      central, gap):
+                      order, central, gap):
     """Differences for a dense layer's parameter through an elementwise activation.
 
     A step on ``param[i, j]`` moves column j of the pre-activation by ``h * inputs[:, i]``
@@ -106,26 +163,34 @@ def dense_differences(code, alpha, inputs_t, Z_t, Y_t, dLdf_t, param, step_scale
     ``inputs_t`` (n_rows, n_samples), ``Z_t``, ``Y_t = act(Z_t)``, ``dLdf_t`` (n_out, n_samples).
     """
     n_rows, n_out = param.shape
-    n_samples = Z_t.shape[1]
     for i in prange(n_rows):
         for j in range(n_out):
-            _, _, h_plus, h_minus = steps(param[i, j], step_scale, relative)
-            up = 0.0
-            down = 0.0
-            for s in range(n_samples):
-                shift = inputs_t[i, s]
-                if shift == 0.0:
-                    continue
-                z = Z_t[j, s]
-                y0 = Y_t[j, s]
-                up += dLdf_t[j, s] * (activation_value(code, z + h_plus * shift, alpha) - y0)
-                down += dLdf_t[j, s] * (y0 - activation_value(code, z - h_minus * shift, alpha))
-            central[i, j] = (up + down) / (h_plus + h_minus)
-            gap[i, j] = (up / h_plus - down / h_minus) / 2.0
+            coarse = _dense_level(code, alpha, inputs_t[i], Z_t[j], Y_t[j], dLdf_t[j],
+                                  param[i, j], step_scale, relative)
+            fine = coarse
+            if order == 4:
+                fine = _dense_level(code, alpha, inputs_t[i], Z_t[j], Y_t[j], dLdf_t[j],
+                                    param[i, j], step_scale / 2, relative)
+            central[i, j], gap[i, j] = combine(coarse, fine, order)
+
+
+@njit(**EXACT_SCALAR_JIT)
+def _dense_softmax_level(shifts, p, coupling, param, step_scale, relative):
+    _, _, h_plus, h_minus = steps(param, step_scale, relative)
+    up = 0.0
+    down = 0.0
+    for s in range(shifts.size):
+        shift = shifts[s]
+        if shift == 0.0:
+            continue
+        up += _softmax_change(p[s], coupling[s], h_plus * shift)
+        down -= _softmax_change(p[s], coupling[s], -h_minus * shift)
+    return up, down, h_plus, h_minus
 
 
 @njit(**EXACT_JIT)
-def dense_softmax_differences(inputs_t, P_t, C_t, param, step_scale, relative, central, gap):
+def dense_softmax_differences(inputs_t, P_t, C_t, param, step_scale, relative, order, central,
+                              gap):
     """Differences for a dense layer's parameter through a row softmax.
 
     A step on ``param[i, j]`` moves logit j of every sample s by ``h * inputs[s, i]``; the
@@ -133,17 +198,12 @@ def dense_softmax_differences(inputs_t, P_t, C_t, param, step_scale, relative, c
     with ``P`` the softmax output and ``C[s, j] = dLdf[s, j] - sum_k dLdf[s, k] P[s, k]``.
     """
     n_rows, n_out = param.shape
-    n_samples = P_t.shape[1]
     for i in prange(n_rows):
         for j in range(n_out):
-            _, _, h_plus, h_minus = steps(param[i, j], step_scale, relative)
-            up = 0.0
-            down = 0.0
-            for s in range(n_samples):
-                shift = inputs_t[i, s]
-                if shift == 0.0:
-                    continue
-                up += _softmax_change(P_t[j, s], C_t[j, s], h_plus * shift)
-                down -= _softmax_change(P_t[j, s], C_t[j, s], -h_minus * shift)
-            central[i, j] = (up + down) / (h_plus + h_minus)
-            gap[i, j] = (up / h_plus - down / h_minus) / 2.0
+            coarse = _dense_softmax_level(inputs_t[i], P_t[j], C_t[j], param[i, j], step_scale,
+                                          relative)
+            fine = coarse
+            if order == 4:
+                fine = _dense_softmax_level(inputs_t[i], P_t[j], C_t[j], param[i, j],
+                                            step_scale / 2, relative)
+            central[i, j], gap[i, j] = combine(coarse, fine, order)

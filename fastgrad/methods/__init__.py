@@ -22,6 +22,8 @@ class Problem:
     dLdf: np.ndarray
     step_scale: float
     relative: bool
+    #: 2: central differences at h; 4: Richardson extrapolation from h and h/2.
+    order: int
     memory_budget: int
     progress: object
     rng: np.random.Generator

@@ -14,6 +14,7 @@ single one).
 import numpy as np
 
 from .._progress import progress_bar
+from ..kernels.differences import combine
 from . import Differences, register
 
 #: How many elements the stacking probe compares with single calls.
@@ -26,41 +27,59 @@ WORKSPACE_FACTOR = 2
 LOOP_UPDATE = 256
 
 
-def _steps(values, problem):
-    h = problem.step_scale * np.maximum(1.0, np.abs(values)) if problem.relative \
-        else np.full(values.shape, problem.step_scale)
+def _levels(problem):
+    return 1 if problem.order == 2 else 2
+
+
+def _steps(values, problem, level):
+    """(x + h, x - h, h+, h-) at step level ``level`` (step h / 2**level)."""
+    scale = problem.step_scale / 2**level
+    h = scale * np.maximum(1.0, np.abs(values)) if problem.relative \
+        else np.full(values.shape, scale)
     plus = values + h
     minus = values - h
     return plus, minus, plus - values, values - minus
 
 
 def _stack(problem, flat_indices):
-    """Base point, then +h at each index, then -h at each index: shape (2n + 1, *x.shape)."""
+    """The base point, then for each step level +h and -h at each index.
+
+    Shape ``(2 * levels * n + 1, *x.shape)``; also returns the steps taken per level.
+    """
     x_flat = problem.x.reshape(-1)
     n = len(flat_indices)
-    stack = np.empty((2 * n + 1, x_flat.size), dtype=x_flat.dtype)
+    levels = _levels(problem)
+    stack = np.empty((2 * levels * n + 1, x_flat.size), dtype=x_flat.dtype)
     stack[:] = x_flat
-    plus, minus, h_plus, h_minus = _steps(x_flat[flat_indices], problem)
     rows = np.arange(n)
-    stack[1 + rows, flat_indices] = plus
-    stack[1 + n + rows, flat_indices] = minus
-    return stack.reshape((2 * n + 1, *problem.x.shape)), h_plus, h_minus
+    taken = []
+    for level in range(levels):
+        plus, minus, h_plus, h_minus = _steps(x_flat[flat_indices], problem, level)
+        first = 1 + 2 * level * n
+        stack[first + rows, flat_indices] = plus
+        stack[first + n + rows, flat_indices] = minus
+        taken.append((h_plus, h_minus))
+    return stack.reshape((len(stack), *problem.x.shape)), taken
 
 
-def _contract(outputs, n, dLdf_flat):
-    """(up, down) sums of (f(x+h) - f(x)) * dLdf and (f(x) - f(x-h)) * dLdf per element."""
-    flat = outputs.reshape(2 * n + 1, -1)
+def _differences(outputs, n, taken, dLdf_flat, order):
+    """Central differences and gaps from the outputs of one stack."""
+    flat = outputs.reshape(len(outputs), -1)
     base = flat[0]
-    up = (flat[1:n + 1] - base).astype(np.float64) @ dLdf_flat
-    down = (base - flat[n + 1:]).astype(np.float64) @ dLdf_flat
-    return up, down
+    sums = []
+    for level, (h_plus, h_minus) in enumerate(taken):
+        first = 1 + 2 * level * n
+        up = (flat[first:first + n] - base).astype(np.float64) @ dLdf_flat
+        down = (base - flat[first + n:first + 2 * n]).astype(np.float64) @ dLdf_flat
+        sums.append((up, down, h_plus, h_minus))
+    return combine(sums[0], sums[-1], order)
 
 
 def _probe_stacking(problem):
     """Return None when fn evaluates stacks like single calls, else the reason it does not."""
     size = problem.x.size
     indices = problem.rng.choice(size, size=min(N_PROBE, size), replace=False)
-    stack, _, _ = _stack(problem, indices)
+    stack, _ = _stack(problem, indices)
     problem.n_evaluations += 1
     try:
         outputs = np.asarray(problem.fn(stack))
@@ -96,7 +115,9 @@ class Exhaustive:
 
     def _chunk_size(self, problem):
         per_item = WORKSPACE_FACTOR * (problem.x.nbytes + max(problem.f0.nbytes, 8))
-        return int(max(1, min(problem.x.size, (problem.memory_budget // per_item - 1) // 2)))
+        per_element = 2 * _levels(problem)
+        return int(max(1, min(problem.x.size,
+                              (problem.memory_budget // per_item - 1) // per_element)))
 
     def _stacked(self, problem):
         size = problem.x.size
@@ -108,16 +129,15 @@ class Exhaustive:
         with progress_bar(size, problem.progress, "exhaustive check (stacked)") as bar:
             for start in range(0, size, chunk):
                 indices = np.arange(start, min(start + chunk, size))
-                stack, h_plus, h_minus = _stack(problem, indices)
+                stack, taken = _stack(problem, indices)
                 where = f"on a stack perturbing elements {problem.element(indices[0])} to " \
                         f"{problem.element(indices[-1])}"
                 outputs = np.asarray(problem.call(stack, where))
                 if outputs.shape != (len(stack), *problem.f0.shape):
                     raise ValueError(f"fn: returned shape {outputs.shape} {where}, expected "
                                      f"{(len(stack), *problem.f0.shape)}")
-                up, down = _contract(outputs, len(indices), dLdf_flat)
-                central[indices] = (up + down) / (h_plus + h_minus)
-                gap[indices] = (up / h_plus - down / h_minus) / 2.0
+                central[indices], gap[indices] = _differences(outputs, len(indices), taken,
+                                                              dLdf_flat, problem.order)
                 n_calls += 1
                 bar.update(len(indices))
         note = f"stacked, {chunk} element(s) per call, {n_calls} call(s)"
@@ -131,23 +151,25 @@ class Exhaustive:
         dLdf_flat = problem.dLdf.reshape(-1).astype(np.float64)
         central = np.empty(size)
         gap = np.empty(size)
-        plus, minus, h_plus, h_minus = _steps(problem.x.reshape(-1), problem)
+        x_flat = problem.x.reshape(-1)
+        steps = [_steps(x_flat, problem, level) for level in range(_levels(problem))]
         with progress_bar(size, problem.progress, "exhaustive check (loop)") as bar:
             for i in range(size):
+                where = f"with element {problem.element(i)} perturbed"
                 sums = []
-                for value in (plus[i], minus[i]):
-                    work_flat[i] = value
-                    where = f"with element {problem.element(i)} perturbed"
-                    out = np.asarray(problem.call(work, where))
-                    if out.shape != f0.shape:
-                        raise ValueError(f"fn: returned shape {out.shape} {where}, expected "
-                                         f"{f0.shape} as at the unperturbed x")
-                    sums.append(float(np.dot((out - f0).reshape(-1).astype(np.float64),
-                                             dLdf_flat)))
-                work_flat[i] = problem.x.flat[i]
-                up, down = sums[0], -sums[1]
-                central[i] = (up + down) / (h_plus[i] + h_minus[i])
-                gap[i] = (up / h_plus[i] - down / h_minus[i]) / 2.0
+                for plus, minus, h_plus, h_minus in steps:
+                    changes = []
+                    for value in (plus[i], minus[i]):
+                        work_flat[i] = value
+                        out = np.asarray(problem.call(work, where))
+                        if out.shape != f0.shape:
+                            raise ValueError(f"fn: returned shape {out.shape} {where}, "
+                                             f"expected {f0.shape} as at the unperturbed x")
+                        changes.append(float(np.dot((out - f0).reshape(-1).astype(np.float64),
+                                                    dLdf_flat)))
+                    sums.append((changes[0], -changes[1], h_plus[i], h_minus[i]))
+                work_flat[i] = x_flat[i]
+                central[i], gap[i] = combine(sums[0], sums[-1], problem.order)
                 if i % LOOP_UPDATE == LOOP_UPDATE - 1:
                     bar.update(LOOP_UPDATE)
             bar.update(size % LOOP_UPDATE)

@@ -60,7 +60,7 @@ class Structured:
         gap = np.empty_like(central)
         with progress_bar(problem.x.size, problem.progress, "structured check") as bar:
             structure.differences(problem.x, problem.dLdf, problem.step_scale,
-                                  problem.relative, central, gap, bar.update)
+                                  problem.relative, problem.order, central, gap, bar.update)
         return Differences(central, gap, f"{structure.description}, verified against fn "
                                          "at two points")
 
