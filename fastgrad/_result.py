@@ -104,13 +104,16 @@ def relative_error(numerical, analytic):
     return float(numerator / denominator) if denominator > 0 else float("inf")
 
 
+_NO_INDICES = np.zeros((0, 0), dtype=np.intp)
+
+
 def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10):
     """Compare differences with the analytic gradient element by element.
 
     Parameters
     ----------
     numerical, gap : numpy.ndarray
-        Central differences and half the gap between the one-sided differences.
+        Central differences and half the gap between the one-sided differences (or None).
     analytic : numpy.ndarray
         The gradient being checked, same shape.
     rtol, atol : float
@@ -118,6 +121,8 @@ def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10):
     scaled_atol : bool
         Whether ``atol`` is relative to the largest gradient magnitude (the default table) or
         absolute (given by the caller).
+    n_worst : int
+        How many of the worst elements to report.
 
     Returns
     -------
@@ -127,47 +132,57 @@ def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10):
     numerical = np.asarray(numerical, dtype=np.float64)
     analytic64 = np.asarray(analytic, dtype=np.float64)
     finite = np.isfinite(numerical)
-    nan_elements = np.argwhere(~finite)
-    num = np.where(finite, numerical, 0.0)
+    all_finite = bool(finite.all())
+    nan_elements = _NO_INDICES if all_finite else np.argwhere(~finite)
+    num = numerical if all_finite else np.where(finite, numerical, 0.0)
     error = np.abs(num - analytic64)
-    magnitude = np.maximum(np.abs(num), np.abs(analytic64))
+    abs_analytic = np.abs(analytic64)
+    magnitude = np.maximum(np.abs(num), abs_analytic)
     scale = float(magnitude.max()) if magnitude.size else 0.0
     atol_abs = atol * scale if scaled_atol else atol
-    allowed = atol_abs + rtol * np.abs(analytic64)
-    outside = (error > allowed) & finite
-    if gap is not None:
+    allowed = atol_abs + rtol * abs_analytic
+    outside = error > allowed
+    if not all_finite:
+        outside &= finite
+    kink = np.zeros(outside.shape, dtype=bool)
+    if gap is not None and outside.any():
         gap = np.abs(np.asarray(gap, dtype=np.float64))
         kink = outside & (gap > allowed) & (error <= gap + allowed)
-    else:
-        kink = np.zeros_like(outside)
-    failed = outside & ~kink
-    n_failed = int(failed.sum()) + len(nan_elements)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(allowed > 0, error / allowed, np.where(error > 0, np.inf, 0.0))
-        rel = np.where(magnitude > 0, error / magnitude, 0.0)
-    ratio = np.where(finite, ratio, np.inf)
-    flat_ratio = ratio.ravel()
-    k = min(n_worst, flat_ratio.size)
-    worst = []
-    if k:
-        top = np.argpartition(-flat_ratio, k - 1)[:k]
-        top = top[np.argsort(-flat_ratio[top], kind="stable")]
-        for flat in top:
-            index = tuple(int(i) for i in np.unravel_index(flat, numerical.shape))
-            worst.append(WorstElement(index=index, numerical=float(numerical.ravel()[flat]),
-                                      analytic=float(analytic64.ravel()[flat]),
-                                      abs_error=float(error.ravel()[flat]),
-                                      tolerance=float(allowed.ravel()[flat]),
-                                      kink=bool(kink.ravel()[flat])))
+    n_failed = int(np.count_nonzero(outside & ~kink)) + len(nan_elements)
+    ratio = np.divide(error, allowed, out=np.where(error > 0, np.inf, 0.0), where=allowed > 0)
+    if not all_finite:
+        ratio[~finite] = np.inf
+    rel = np.divide(error, magnitude, out=np.zeros_like(error), where=magnitude > 0)
     return {
         "value": relative_error(num, analytic64),
         "max_abs_error": float(error.max()) if error.size else 0.0,
         "max_rel_error": float(rel.max()) if rel.size else 0.0,
-        "worst": worst,
+        "worst": _worst(ratio, numerical, analytic64, error, allowed, kink, n_worst),
         "passed": n_failed == 0,
         "n_failed": n_failed,
-        "kinks": np.argwhere(kink),
+        "kinks": np.argwhere(kink) if kink.any() else _NO_INDICES,
         "nan_elements": nan_elements,
         "rtol": float(rtol),
         "atol": float(atol_abs),
     }
+
+
+def _worst(ratio, numerical, analytic, error, allowed, kink, n_worst):
+    """The ``n_worst`` elements with the largest error relative to their tolerance."""
+    flat_ratio = ratio.reshape(-1)
+    k = min(n_worst, flat_ratio.size)
+    if k == 0:
+        return []
+    top = np.argpartition(-flat_ratio, k - 1)[:k] if k < flat_ratio.size \
+        else np.arange(flat_ratio.size)
+    top = top[np.argsort(-flat_ratio[top], kind="stable")]
+    indices = np.unravel_index(top, numerical.shape)
+    worst = []
+    for n, flat in enumerate(top):
+        worst.append(WorstElement(index=tuple(int(axis[n]) for axis in indices),
+                                  numerical=float(numerical.flat[flat]),
+                                  analytic=float(analytic.flat[flat]),
+                                  abs_error=float(error.flat[flat]),
+                                  tolerance=float(allowed.flat[flat]),
+                                  kink=bool(kink.flat[flat])))
+    return worst

@@ -167,24 +167,29 @@ def _referenced_objects(fn):
 
 
 def candidates(fn):
-    """Return the structures ``fn`` may have, most specific first (each still to be verified)."""
+    """Return ``(structures, trusted)``: the structures ``fn`` may have, most specific first.
+
+    ``trusted`` is true when ``fn`` is fastgrad's own function (a built-in activation's bound
+    ``forward`` or a function that fastgrad returned with its structure attached): then the
+    structure is ``fn`` by construction. Otherwise each candidate must still be verified.
+    """
     declared = getattr(fn, "_fastgrad_structure", None)
     if isinstance(declared, Structure):
-        return [declared]
+        return [declared], True
     if isinstance(fn, types.MethodType):
         obj, func = fn.__self__, fn.__func__
         if _is_builtin_forward(obj, func, Activation):
-            return [_for_activation(obj)]
-        return []
+            return [_for_activation(obj)], True
+        return [], False
     if isinstance(fn, functools.partial):
         func = fn.func
         if (isinstance(func, types.MethodType) and _is_builtin_forward(func.__self__,
                                                                        func.__func__, Loss)
                 and len(fn.args) == 1 and not fn.keywords):
-            return [LossOf(func.__self__, fn.args[0])]
-        return []
+            return [LossOf(func.__self__, fn.args[0])], False
+        return [], False
     if not isinstance(fn, types.FunctionType):
-        return []
+        return [], False
     objects = _referenced_objects(fn)
     found = []
     losses = [o for o in objects if isinstance(o, Loss) and type(o).forward is Loss.forward]
@@ -193,4 +198,4 @@ def candidates(fn):
     found += [_for_activation(o) for o in objects
               if isinstance(o, Activation) and type(o).forward in (Activation.forward,
                                                                     SoftMax.forward)]
-    return found[:8]
+    return found[:8], False

@@ -29,8 +29,9 @@ class Problem:
     rng: np.random.Generator
     n_evaluations: int = 0
     notes: list = field(default_factory=list)
-    #: Set by the structured method once a structure is verified.
+    #: Set by the structured method once a structure is verified (or known: trusted).
     structure: object = None
+    structure_trusted: bool = False
     started: float = field(default_factory=time.perf_counter)
 
     def call(self, value, where):

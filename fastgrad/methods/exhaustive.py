@@ -23,8 +23,13 @@ N_PROBE = 3
 STACK_ULPS = 1e4
 #: Factor for the memory a call may use beyond its input and output stacks.
 WORKSPACE_FACTOR = 2
+#: Bytes a stack aims at: measured on tanh(x @ A) with x 64x64, stacks of 4-16 MiB ran
+#: 5x faster than 256 MiB ones, which stream from memory instead of staying in cache.
+STACK_TARGET_BYTES = 8 * 2**20
 #: Elements between progress updates in the loop.
 LOOP_UPDATE = 256
+#: Below this many elements no progress bar is made (unless asked for).
+SMALL_WORK = 64
 
 
 def _levels(problem):
@@ -116,8 +121,8 @@ class Exhaustive:
     def _chunk_size(self, problem):
         per_item = WORKSPACE_FACTOR * (problem.x.nbytes + max(problem.f0.nbytes, 8))
         per_element = 2 * _levels(problem)
-        return int(max(1, min(problem.x.size,
-                              (problem.memory_budget // per_item - 1) // per_element)))
+        budget = min(problem.memory_budget, STACK_TARGET_BYTES)
+        return int(max(1, min(problem.x.size, (budget // per_item - 1) // per_element)))
 
     def _stacked(self, problem):
         size = problem.x.size
@@ -126,7 +131,8 @@ class Exhaustive:
         gap = np.empty(size)
         chunk = self._chunk_size(problem)
         n_calls = 0
-        with progress_bar(size, problem.progress, "exhaustive check (stacked)") as bar:
+        with progress_bar(size, problem.progress, "exhaustive check (stacked)",
+                          small=size < SMALL_WORK) as bar:
             for start in range(0, size, chunk):
                 indices = np.arange(start, min(start + chunk, size))
                 stack, taken = _stack(problem, indices)
@@ -153,7 +159,8 @@ class Exhaustive:
         gap = np.empty(size)
         x_flat = problem.x.reshape(-1)
         steps = [_steps(x_flat, problem, level) for level in range(_levels(problem))]
-        with progress_bar(size, problem.progress, "exhaustive check (loop)") as bar:
+        with progress_bar(size, problem.progress, "exhaustive check (loop)",
+                          small=size < SMALL_WORK) as bar:
             for i in range(size):
                 where = f"with element {problem.element(i)} perturbed"
                 sums = []
