@@ -21,8 +21,10 @@ from . import (
     model,
     optimizers,
     testing,
+    utils,
 )
 from ._checker import check_gradients
+from ._model_check import ModelCheckResult, gradient_check
 from ._result import GradCheckResult, WorstElement
 from ._warmup import warmup
 
@@ -30,15 +32,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GradCheckResult",
+    "ModelCheckResult",
     "WorstElement",
     "activations",
     "check_gradients",
     "costs",
+    "gradient_check",
     "initializers",
     "layers",
     "losses",
     "model",
     "optimizers",
     "testing",
+    "utils",
     "warmup",
 ]

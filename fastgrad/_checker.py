@@ -5,6 +5,7 @@ import time
 import numpy as np
 
 from . import _tolerances, methods
+from ._refine import refine_failures
 from ._result import GradCheckResult, compare
 from ._validation import as_float_array, check_positive
 
@@ -114,18 +115,34 @@ def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, 
     if problem.x.size == 0:
         fields = compare(np.zeros(0), None, np.zeros(0), rtol=rtol, atol=atol,
                          scaled_atol=scaled_atol)
-        return GradCheckResult(0.0, numerical=np.zeros(problem.x.shape), method="none",
+        fields.pop("smooth")
+        fields.pop("failing")
+        return GradCheckResult(0.0, numerical=np.zeros(problem.x.shape), gap=None,
+                               refined=np.zeros((0, problem.x.ndim), dtype=np.intp),
+                               method="none",
                                method_note="x is empty: nothing to check",
                                n_evaluations=problem.n_evaluations,
                                elapsed_s=time.perf_counter() - started,
                                **{k: v for k, v in fields.items() if k != "value"}, **common)
     chosen, why = methods.select(method, problem)
     differences = chosen.run(problem)
-    fields = compare(differences.numerical, differences.gap, analytic, rtol=rtol, atol=atol,
-                     scaled_atol=scaled_atol)
+    tolerance_args = {"rtol": rtol, "atol": atol, "scaled_atol": scaled_atol}
+    fields = compare(differences.numerical, differences.gap, analytic, **tolerance_args)
+    refined = np.zeros(0, dtype=np.intp)
+    if not fields["passed"] and len(fields["nan_elements"]) == 0:
+        refined = refine_failures(lambda value: problem.call(value, "(refining)"), problem.x,
+                                  problem.dLdf, differences.numerical, fields["failing"],
+                                  problem.step_scale, problem.relative)
+        if refined.size:
+            fields = compare(differences.numerical, differences.gap, analytic,
+                             **tolerance_args)
     value = fields.pop("value")
+    fields.pop("smooth")
+    fields.pop("failing")
+    fields["refined"] = np.stack(np.unravel_index(refined, problem.x.shape), axis=-1)
     notes = "; ".join([why, differences.note, *problem.notes])
-    return GradCheckResult(value, numerical=differences.numerical, method=chosen.name,
+    return GradCheckResult(value, numerical=differences.numerical, gap=differences.gap,
+                           method=chosen.name,
                            method_note=notes, n_evaluations=problem.n_evaluations,
                            elapsed_s=time.perf_counter() - started, **fields, **common)
 

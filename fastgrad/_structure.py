@@ -11,10 +11,9 @@ import types
 
 import numpy as np
 
-from .activations import Activation, SoftMax
+from ._identity import is_fastgrad_function, is_fastgrad_instance
 from .kernels import differences as _diff
 from .kernels import softmax as _softmax
-from .losses import Loss
 
 #: Rows of a parameter matrix differenced per kernel call (progress granularity).
 ROWS_PER_CALL = 64
@@ -120,7 +119,7 @@ class DenseParameter(Structure):
             inputs_t = np.ascontiguousarray(X.T)
         else:
             inputs_t = np.ones((1, n_samples), dtype=value.dtype)
-        if isinstance(self.activation, SoftMax):
+        if is_fastgrad_instance(self.activation, "SoftMax"):
             P = np.empty_like(Z)
             _softmax.softmax_forward(Z, P)
             C = dLdf - np.sum(dLdf * P, axis=1, keepdims=True)
@@ -140,13 +139,16 @@ class DenseParameter(Structure):
             advance(central[rows].size)
 
 
-def _is_builtin_forward(obj, func, base):
-    return isinstance(obj, base) and getattr(type(obj), "forward", None) is func and (
-        func in (Activation.forward, SoftMax.forward, Loss.forward))
+def _is_builtin_forward(obj, func, *qualnames):
+    """``func`` is ``obj``'s class's forward and is fastgrad's own (not overridden)."""
+    return getattr(type(obj), "forward", None) is func and is_fastgrad_function(func, *qualnames)
+
+
+_ACTIVATION_FORWARDS = ("Activation.forward", "SoftMax.forward")
 
 
 def _for_activation(activation):
-    if isinstance(activation, SoftMax):
+    if is_fastgrad_instance(activation, "SoftMax"):
         return RowSoftmax(activation)
     return Elementwise(activation)
 
@@ -178,13 +180,13 @@ def candidates(fn):
         return [declared], True
     if isinstance(fn, types.MethodType):
         obj, func = fn.__self__, fn.__func__
-        if _is_builtin_forward(obj, func, Activation):
+        if _is_builtin_forward(obj, func, *_ACTIVATION_FORWARDS):
             return [_for_activation(obj)], True
         return [], False
     if isinstance(fn, functools.partial):
         func = fn.func
-        if (isinstance(func, types.MethodType) and _is_builtin_forward(func.__self__,
-                                                                       func.__func__, Loss)
+        if (isinstance(func, types.MethodType)
+                and _is_builtin_forward(func.__self__, func.__func__, "Loss.forward")
                 and len(fn.args) == 1 and not fn.keywords):
             return [LossOf(func.__self__, fn.args[0])], False
         return [], False
@@ -192,10 +194,10 @@ def candidates(fn):
         return [], False
     objects = _referenced_objects(fn)
     found = []
-    losses = [o for o in objects if isinstance(o, Loss) and type(o).forward is Loss.forward]
+    losses = [o for o in objects if is_fastgrad_function(getattr(type(o), "forward", None),
+                                                           "Loss.forward")]
     labels = [o for o in objects if isinstance(o, np.ndarray)]
     found += [LossOf(loss, Y) for loss in losses for Y in labels]
     found += [_for_activation(o) for o in objects
-              if isinstance(o, Activation) and type(o).forward in (Activation.forward,
-                                                                    SoftMax.forward)]
+              if is_fastgrad_function(getattr(type(o), "forward", None), *_ACTIVATION_FORWARDS)]
     return found[:8], False

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from .kernels import activations, dense, differences, losses, softmax
+from .kernels import activations, dense, differences, losses, model, softmax
 
 
 def warmup(dtypes=(np.float64, np.float32)):
@@ -47,4 +47,16 @@ def warmup(dtypes=(np.float64, np.float32)):
         differences.dense_differences(activations.TANH, 1.0, m, m, m, m, m, 1e-5, True, 4,
                                       out2, out2.copy())
         differences.dense_softmax_differences(m, m, m, m, 1e-5, True, 4, out2, out2.copy())
+        widths = np.array([2, 2], dtype=np.int64)
+        offsets = np.zeros(2, dtype=np.int64)
+        codes = np.array([0, activations.TANH], dtype=np.int64)
+        flat = np.ones(4)
+        base = np.ones(2)
+        model.sample_losses(losses.SQUARED_ERROR, m.astype(np.float64), m.astype(np.float64),
+                            base)
+        central = np.empty((2, 2))
+        model.model_differences(1, False, central.copy(), 0, widths, flat, offsets, flat,
+                                offsets, np.ones(8), np.ones(8), np.array([0, 4]), codes,
+                                np.zeros(2), losses.SQUARED_ERROR, m.astype(np.float64), base,
+                                1e-4, False, 2, central, central.copy())
     return time.perf_counter() - started

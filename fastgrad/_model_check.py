@@ -1,0 +1,399 @@
+"""``gradient_check(model, X, Y)``: every parameter of every layer of a model, checked."""
+
+import functools
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _tolerances
+from ._checker import check_gradients
+from ._identity import is_fastgrad_function
+from ._progress import progress_bar
+from ._refine import refine_failures
+from ._result import compare
+from ._validation import check_positive
+from .kernels import model as _kernels
+
+METHODS = ("auto", "model", "exhaustive")
+#: Elements of a parameter differenced per kernel call (progress granularity).
+ELEMENTS_PER_CALL = 2**15
+
+
+@dataclass
+class ParameterCheck:
+    """The check of one parameter of one layer."""
+
+    layer: int
+    layer_name: str
+    parameter: str
+    shape: tuple
+    distance: float
+    max_abs_error: float
+    passed: bool
+    n_failed: int
+    #: Elements within one step of a kink: left out of ``distance``, not failures.
+    n_kinks: int
+    #: Elements that failed at epsilon and were differenced again at epsilon / 100.
+    n_refined: int
+    worst: list = field(repr=False)
+    numerical: np.ndarray = field(repr=False)
+    analytic: np.ndarray = field(repr=False)
+
+
+class ModelCheckResult(float):
+    """Outcome of :func:`gradient_check`; its float value is the notebook's distance.
+
+    The value is ``norm(approx - grad) / (norm(approx) + norm(grad))`` over all parameters of
+    all layers, leaving out the elements within one step of a kink (a ReLU unit whose input
+    is within epsilon of 0 for some sample), where a central difference measures nothing;
+    each layer's entry counts them in ``n_kinks``.
+
+    Attributes
+    ----------
+    layers : list of ParameterCheck
+        One entry per layer and parameter: distance, max abs error, worst elements, passed.
+    passed : bool
+        Whether every element of every parameter is within tolerance (kinks aside).
+    method : str
+        ``"model"`` (column-wise recomputation in Numba) or ``"exhaustive"``.
+    method_note : str
+        Why that method ran, and what was held fixed (dropout in inference behaviour).
+    elapsed_s : float
+    n_parameters : int
+    """
+
+    def __new__(cls, value, **attributes):
+        result = super().__new__(cls, value)
+        result.__dict__.update(attributes)
+        return result
+
+    __str__ = float.__repr__
+
+    def __bool__(self):
+        return bool(self.passed)
+
+    def __reduce__(self):
+        return (_rebuild, (float(self), dict(self.__dict__)))
+
+    def __repr__(self):
+        status = "passed" if self.passed else "FAILED"
+        n_kinks = sum(entry.n_kinks for entry in self.layers)
+        kinks = f", {n_kinks} at kinks left out" if n_kinks else ""
+        lines = [f"ModelCheckResult({status}: distance {float(self):.3e}, "
+                 f"{self.n_parameters} parameters{kinks}, method {self.method}, "
+                 f"{self.elapsed_s:.3f} s)",
+                 f"  {self.method_note}",
+                 f"  {'layer':<4} {'name':<38} {'param':<5} {'shape':<11} {'distance':>10} "
+                 f"{'max |err|':>10}  worst element"]
+        for entry in self.layers:
+            worst = next((w for w in entry.worst if not w.kink), None)
+            where = "" if worst is None or entry.passed else \
+                f"{worst.index}: num {worst.numerical:.6g}, ana {worst.analytic:.6g}"
+            shape = "x".join(map(str, entry.shape))
+            lines.append(f"  {entry.layer:<4} {entry.layer_name[:38]:<38} {entry.parameter:<5} "
+                         f"{shape:<11} {entry.distance:10.2e} {entry.max_abs_error:10.2e}  "
+                         f"{'ok' if entry.passed else 'FAIL ' + where}")
+        return "\n".join(lines)
+
+
+def _rebuild(value, attributes):
+    return ModelCheckResult(value, **attributes)
+
+
+def _distance(numerical, analytic):
+    numerator = np.linalg.norm(numerical - analytic)
+    denominator = np.linalg.norm(numerical) + np.linalg.norm(analytic)
+    if numerator == 0:
+        return 0.0
+    return float(numerator / denominator) if denominator > 0 else float("inf")
+
+
+def gradient_check(model, X, Y, epsilon=1e-4, *, method="auto", order=2, rtol=None, atol=None,
+                   progress=None, seed=None):
+    """Check the gradients of every parameter of every layer of a configured model.
+
+    Parameters
+    ----------
+    model : fastgrad.model.Model
+        A configured model (``configure`` was called).
+    X : array_like, shape (n_samples, input_size)
+    Y : array_like
+        Targets for the model's cost.
+    epsilon : float
+        The finite-difference step (the notebook's 1e-4).
+    method : {"auto", "model", "exhaustive"}
+        ``"model"`` recomputes, for each perturbed element, only the samples and the column it
+        changes, in Numba; it applies to chains of dense and dropout layers with built-in
+        activations and costs. ``"exhaustive"`` evaluates the whole loss per element (stacked
+        where the layers allow) and applies to any layers, activations and costs. ``"auto"``
+        picks ``"model"`` where it applies.
+    order : {2, 4}
+        Central differences (2) or Richardson extrapolation from epsilon and epsilon/2 (4).
+    rtol, atol : float, optional
+        Per-element tolerance; defaults from the per-dtype table.
+    progress : bool, optional
+        Progress bar: None (only for long checks), True, False.
+    seed : int, optional
+        Seed of the exhaustive method's random probes.
+
+    Returns
+    -------
+    ModelCheckResult
+        A float (the distance over all parameters) with a per-layer report.
+
+    Notes
+    -----
+    The analytic gradients come from ``model.forward(X)`` and ``model.backward(Y)`` with dropout
+    held in its inference behaviour; afterwards every layer's parameters, cache and gradients
+    and the model's last output are as they were.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad import activations, costs, layers, model, optimizers, utils
+    >>> net = model.Model()
+    >>> net.add(layers.Dense(units=4, activation=activations.Tanh()))
+    >>> net.add(layers.Dense(units=1, activation=activations.Sigmoid()))
+    >>> net.configure(input_size=3, cost_type=costs.BinaryCrossentropy(),
+    ...               optimizer=optimizers.SGD(), seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.normal(size=(20, 3)), rng.integers(0, 2, (20, 1))
+    >>> result = utils.gradient_check(net, X, Y)
+    >>> result.passed, result < 1e-7
+    (True, True)
+    """
+    started = time.perf_counter()
+    X, Y, epsilon = _validate(model, X, Y, epsilon, method, order, rtol, atol, progress)
+    saved = _save_state(model)
+    try:
+        model.forward(X, training=False)
+        model.backward(Y)
+        analytic = [{name: np.array(grad) for name, grad in getattr(layer, "gradients",
+                                                                     {}).items()}
+                    for layer in model.layers]
+    finally:
+        _restore_state(model, saved)
+    dropout = any(_is_dropout(layer) for layer in model.layers)
+    reason = _model_method_unavailable(model)
+    if method == "model" and reason is not None:
+        raise ValueError(f"method: 'model' cannot check this model: {reason}")
+    chosen = "model" if method == "model" or (method == "auto" and reason is None) \
+        else "exhaustive"
+    note = "requested" if method != "auto" else (
+        "auto: every layer is dense with a built-in activation and the cost is built in"
+        if chosen == "model" else f"auto: {reason}")
+    if dropout:
+        note += "; dropout layers held in their inference behaviour (identity)"
+    try:
+        if chosen == "model":
+            numerical = _model_differences(model, X, Y, epsilon, order, progress)
+        else:
+            numerical = _exhaustive_differences(model, X, Y, epsilon, order, analytic,
+                                                progress, seed)
+        return _report(model, X, Y, epsilon, numerical, analytic, chosen, note, rtol, atol,
+                       started)
+    finally:
+        _restore_state(model, saved)
+
+
+def _validate(model, X, Y, epsilon, method, order, rtol, atol, progress):
+    if not hasattr(model, "layers") or not hasattr(model, "backward"):
+        raise TypeError(f"model: expected a fastgrad model.Model, got {type(model).__name__}")
+    if getattr(model, "cost", None) is None:
+        raise ValueError("model: call configure(input_size, cost_type, optimizer) first")
+    X = model._input(X)
+    Y = np.asarray(Y)
+    if Y.dtype.kind not in "iufb":
+        raise TypeError(f"Y: expected a numeric array, got dtype {Y.dtype}")
+    if Y.ndim == 0 or Y.shape[0] != X.shape[0]:
+        raise ValueError(f"Y: expected {X.shape[0]} samples (rows of X), got shape {Y.shape}")
+    if not np.all(np.isfinite(Y)):
+        raise ValueError("Y: contains NaN or infinite values")
+    epsilon = float(check_positive(epsilon, "epsilon"))
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    if isinstance(order, bool) or order not in (2, 4):
+        raise ValueError(f"order: expected 2 or 4, got {order!r}")
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if value is not None:
+            check_positive(value, name, allow_zero=True)
+    if progress not in (None, True, False):
+        raise TypeError(f"progress: expected None, True or False, got {progress!r}")
+    return X, Y, epsilon
+
+
+def _save_state(model):
+    saved = {"output": model.output, "layers": []}
+    for layer in model.layers:
+        saved["layers"].append({attr: (dict(value) if isinstance(value, dict) else value)
+                                for attr in ("cache", "gradients", "training")
+                                if (value := getattr(layer, attr, None)) is not None})
+    return saved
+
+
+def _restore_state(model, saved):
+    model.output = saved["output"]
+    for layer, state in zip(model.layers, saved["layers"], strict=True):
+        for attr, value in state.items():
+            setattr(layer, attr, dict(value) if isinstance(value, dict) else value)
+
+
+def _model_method_unavailable(model):
+    """None when the fused kernel reproduces the model's forward pass, else why it cannot.
+
+    What matters is that every forward computation is fastgrad's own (a subclass that
+    overrides only ``backward`` is still checked by the kernel, against its real forward).
+    """
+    for index, layer in enumerate(model.layers):
+        if _is_dropout(layer):
+            continue
+        if not _is_dense(layer):
+            return f"layer {index} ({type(layer).__name__}) has a forward pass of its own"
+        activation = layer.activation
+        if not is_fastgrad_function(getattr(type(activation), "forward", None),
+                                    "Activation.forward", "SoftMax.forward"):
+            return f"layer {index} has a user activation ({type(activation).__name__})"
+    if not is_fastgrad_function(getattr(type(model.cost), "forward", None), "Loss.forward"):
+        return f"the cost ({type(model.cost).__name__}) is not built in"
+    return None
+
+
+def _is_dropout(layer):
+    return is_fastgrad_function(type(layer).forward, "Dropout.forward")
+
+
+def _is_dense(layer):
+    """fastgrad's dense layer (any activation): ``act(X @ W + b)``."""
+    return is_fastgrad_function(type(layer).forward, "FullyConnected.forward") and \
+        is_fastgrad_function(getattr(type(layer), "_forward", None), "FullyConnected._forward")
+
+
+def _model_differences(model, X, Y, epsilon, order, progress):
+    chain = [(index, layer) for index, layer in enumerate(model.layers)
+             if not _is_dropout(layer)]
+    widths = np.array([X.shape[1]] + [layer.n_out for _, layer in chain], dtype=np.int64)
+    weights = [layer.parameters["W"].astype(np.float64) for _, layer in chain]
+    biases = [layer.parameters["b"].astype(np.float64).reshape(-1) for _, layer in chain]
+    post = [X.astype(np.float64)]
+    pre = [np.zeros_like(post[0])]
+    for (_, layer), W, b in zip(chain, weights, biases, strict=True):
+        Z = post[-1] @ W + b
+        pre.append(Z)
+        post.append(np.asarray(layer.activation.forward(Z), dtype=np.float64))
+    cost = model.cost
+    Y64, _ = cost._arrays(Y, post[-1])
+    Y64 = np.ascontiguousarray(Y64, dtype=np.float64)
+    base_loss = np.empty(X.shape[0])
+    _kernels.sample_losses(cost.code, Y64, post[-1], base_loss)
+
+    def packed(arrays):
+        offsets = np.cumsum([0] + [a.size for a in arrays])[:-1].astype(np.int64)
+        return np.concatenate([a.reshape(-1) for a in arrays]), offsets
+
+    weights_flat, w_off = packed([np.zeros(0), *weights])
+    biases_flat, b_off = packed([np.zeros(0), *biases])
+    pre_flat, a_off = packed(pre)
+    post_flat, _ = packed(post)
+    codes = np.array([0] + [layer.activation.code for _, layer in chain], dtype=np.int64)
+    alphas = np.array([0.0] + [float(layer.activation.alpha) for _, layer in chain])
+    total = sum(layer.parameters[name].size for _, layer in chain for name in ("W", "b"))
+    numerical = [{} for _ in model.layers]
+    with progress_bar(total, progress, "model check", small=total < 2**14) as bar:
+        for position, (index, layer) in enumerate(chain, start=1):
+            for name in ("W", "b"):
+                param = layer.parameters[name].astype(np.float64)
+                central = np.empty_like(param)
+                gap = np.empty_like(param)
+                rows = max(1, ELEMENTS_PER_CALL // param.shape[1])
+                for start in range(0, param.shape[0], rows):
+                    block = slice(start, min(start + rows, param.shape[0]))
+                    _kernels.model_differences(
+                        position, name == "b", param[block], start, widths, weights_flat, w_off,
+                        biases_flat, b_off, pre_flat, post_flat, a_off, codes, alphas,
+                        cost.code, Y64, base_loss, epsilon, False, order, central[block],
+                        gap[block])
+                    bar.update(central[block].size)
+                numerical[index][name] = (central, gap)
+    return numerical
+
+
+def _pure_loss(model, X, Y, target, name, value):
+    """The model's loss with one parameter replaced; a leading stack axis on value is kept."""
+    stacked = value.ndim == model.layers[target].parameters[name].ndim + 1
+    A = X.astype(value.dtype)
+    for index, layer in enumerate(model.layers):
+        if _is_dropout(layer):
+            continue
+        params = dict(layer.parameters)
+        if index == target:
+            params[name] = value
+        if _is_dense(layer):
+            Z = A @ params["W"].astype(value.dtype) + params["b"].astype(value.dtype)
+            A = np.asarray(layer.activation.forward(Z))
+        else:  # a user's own layer: its forward, with parameters swapped in for the call
+            original = layer.parameters
+            layer.parameters = params
+            try:
+                A = np.asarray(layer.forward(A))
+            finally:
+                layer.parameters = original
+    if stacked:
+        return np.array([model.cost.forward(Y, item) for item in A])
+    return model.cost.forward(Y, A)
+
+
+def _exhaustive_differences(model, X, Y, epsilon, order, analytic, progress, seed):
+    numerical = [{} for _ in model.layers]
+    for index, layer in enumerate(model.layers):
+        for name, value in getattr(layer, "parameters", {}).items():
+            fn = functools.partial(_pure_loss, model, X, Y, index, name)
+            result = check_gradients(fn, analytic[index][name], value, 1.0, h=epsilon,
+                                     method="exhaustive", order=order, progress=progress,
+                                     seed=seed)
+            numerical[index][name] = (result.numerical, result.gap)
+    return numerical
+
+
+def _report(model, X, Y, epsilon, numerical, analytic, method, note, rtol, atol, started):
+    entries = []
+    all_numerical = []
+    all_analytic = []
+    dtype = np.dtype(getattr(model, "dtype", np.float64))
+    table = _tolerances.tolerance(dtype, np.float64)
+    passed = True
+    for index, layer in enumerate(model.layers):
+        for name, (central, gap) in numerical[index].items():
+            ana = analytic[index][name]
+            tolerance_args = {"rtol": table.rtol if rtol is None else rtol,
+                              "atol": table.atol if atol is None else atol,
+                              "scaled_atol": atol is None}
+            fields = compare(central, gap, ana, **tolerance_args)
+            refined = 0
+            if not fields["passed"] and len(fields["nan_elements"]) == 0:
+                value = layer.parameters[name].astype(np.float64)
+                fn = functools.partial(_pure_loss, model, X, Y, index, name)
+                refined = refine_failures(fn, value, np.ones(()), central, fields["failing"],
+                                          epsilon, False).size
+                if refined:
+                    fields = compare(central, gap, ana, **tolerance_args)
+            smooth = fields["smooth"]
+            entries.append(ParameterCheck(
+                layer=index, layer_name=repr(layer), parameter=name, shape=tuple(ana.shape),
+                distance=_distance(central[smooth], ana[smooth]),
+                max_abs_error=fields["max_abs_error"],
+                passed=fields["passed"], n_failed=fields["n_failed"],
+                n_kinks=len(fields["kinks"]), n_refined=refined, worst=fields["worst"],
+                numerical=central,
+                analytic=ana))
+            passed &= fields["passed"]
+            all_numerical.append(np.asarray(central, dtype=np.float64)[smooth])
+            all_analytic.append(np.asarray(ana, dtype=np.float64)[smooth])
+    numerical_flat = np.concatenate(all_numerical) if all_numerical else np.zeros(0)
+    analytic_flat = np.concatenate(all_analytic) if all_analytic else np.zeros(0)
+    return ModelCheckResult(_distance(numerical_flat, analytic_flat), layers=entries,
+                            passed=bool(passed), method=method, method_note=note,
+                            n_parameters=int(numerical_flat.size),
+                            elapsed_s=time.perf_counter() - started)
+
+
