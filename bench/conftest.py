@@ -8,6 +8,7 @@ import pytest
 import fastgrad
 
 RATIOS = []
+MODEL_RATIOS = []
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -20,10 +21,27 @@ def record(timing):
     RATIOS.append(timing)
 
 
+def record_model(timing):
+    """Keep one model case's side-by-side timing for the summary table."""
+    MODEL_RATIOS.append(timing)
+
+
 def pytest_terminal_summary(terminalreporter):
+    write = terminalreporter.write_line
+    if MODEL_RATIOS:
+        write("")
+        write("gradient_check(model) versus the seed-style loop and the exhaustive method, "
+              "side by side (* = timed on a sample and extrapolated)")
+        write(f"{'model':52} {'params':>8} {'fastgrad':>10} {'loop':>11} {'exhaustive':>12} "
+              f"{'vs loop':>9} {'distance':>9}")
+        for t in MODEL_RATIOS:
+            loop_star = "*" if t.loop_extrapolated else " "
+            exh_star = "*" if t.exhaustive_extrapolated else " "
+            write(f"{t.case[:52]:52} {t.n_parameters:8d} {t.fastgrad_s:9.3f}s "
+                  f"{t.loop_s:9.2f}s{loop_star} {t.exhaustive_s:10.2f}s{exh_star} "
+                  f"{t.speedup:8.0f}x {t.distance:9.1e}")
     if not RATIOS:
         return
-    write = terminalreporter.write_line
     write("")
     write("fastgrad versus the seed-style loop, measured side by side in this run "
           "(* = loop timed on a sample of elements and extrapolated)")

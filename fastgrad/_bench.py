@@ -171,3 +171,143 @@ def checker_cases(quick=False):
                  Case("black box tanh(x @ A) 64x64, exhaustive (loop)", _black_box_case(64),
                       method="exhaustive", options={"memory_budget": 1})]
     return notebook + wide + black_box
+
+
+# ---------------------------------------------------------------- whole models
+
+
+def seed_style_model_loop(net, X, Y, epsilon=1e-4, *, budget_s=LOOP_BUDGET_S):
+    """The notebook's gradient_check: perturb each parameter in place, run the model, restore.
+
+    Returns ``(seconds_for_all, n_timed, n_parameters)``; extrapolated when
+    ``n_timed < n_parameters``. Elements are visited layer by layer in a strided sample so
+    every layer is represented.
+    """
+    params = [p for layer in net.layers for p in getattr(layer, "parameters", {}).values()]
+    n_parameters = sum(p.size for p in params)
+    order = [(p, i) for p in params for i in range(p.size)]
+    stride = max(1, len(order) // 5000)
+    sample = order[::stride]
+    started = time.perf_counter()
+    n_timed = 0
+    for p, i in sample:
+        flat = p.reshape(-1)
+        old = flat[i]
+        flat[i] = old + epsilon
+        up = net.cost.forward(Y, net.forward(X))
+        flat[i] = old - epsilon
+        down = net.cost.forward(Y, net.forward(X))
+        flat[i] = old
+        _ = (up - down) / (2 * epsilon)
+        n_timed += 1
+        if time.perf_counter() - started > budget_s:
+            break
+    elapsed = time.perf_counter() - started
+    return elapsed * n_parameters / n_timed, n_timed, n_parameters
+
+
+@dataclass
+class ModelCase:
+    """A model benchmark case: ``setup(rng)`` returns ``(model, X, Y)``."""
+
+    name: str
+    setup: object
+    exhaustive_in_full: bool = True
+
+
+def _mlp_case(widths, activations_, cost, n_samples):
+    def setup(rng):
+        from . import costs as costs_module
+        from . import layers as layers_module
+        from . import model as model_module
+
+        net = model_module.Model()
+        for units, activation in zip(widths[1:], activations_, strict=True):
+            net.add(layers_module.Dense(units, activation=activation))
+        net.configure(input_size=widths[0], cost_type=getattr(costs_module, cost)(), seed=0)
+        X = rng.normal(size=(n_samples, widths[0]))
+        n_out = widths[-1]
+        if cost == "CategoricalCrossentropy" and n_out > 1:
+            Y = np.eye(n_out)[rng.integers(0, n_out, n_samples)]
+        else:
+            Y = rng.integers(0, 2, size=(n_samples, n_out))
+        return net, X, Y
+    return setup
+
+
+def model_cases(quick=False):
+    """The cases of the model benchmark (issue: whole-model gradient check)."""
+    cases = [
+        ModelCase("notebook 3-16-8-2 relu/relu/softmax, 100 samples",
+                  _mlp_case([3, 16, 8, 2], ["relu", "relu", "softmax"],
+                            "CategoricalCrossentropy", 100)),
+        ModelCase("notebook 1-4-2-1 relu/relu/sigmoid, 100 samples",
+                  _mlp_case([1, 4, 2, 1], ["relu", "relu", "sigmoid"], "BinaryCrossentropy",
+                            100)),
+    ]
+    widths = [784, 64, 32, 10] if quick else [784, 256, 128, 10]
+    cases.append(ModelCase(f"{'-'.join(map(str, widths))} relu/relu/softmax, 64 samples",
+                           _mlp_case(widths, ["relu", "relu", "softmax"],
+                                     "CategoricalCrossentropy", 64),
+                           exhaustive_in_full=False))
+    return cases
+
+
+@dataclass
+class ModelTiming:
+    case: str
+    n_parameters: int
+    fastgrad_s: float
+    loop_s: float
+    loop_extrapolated: bool
+    exhaustive_s: float
+    exhaustive_extrapolated: bool
+    distance: float
+    passed: bool
+
+    @property
+    def speedup(self):
+        return self.loop_s / self.fastgrad_s
+
+    def as_dict(self):
+        return {"case": self.case, "n_parameters": self.n_parameters,
+                "fastgrad_s": self.fastgrad_s, "loop_s": self.loop_s,
+                "loop_extrapolated": self.loop_extrapolated, "exhaustive_s": self.exhaustive_s,
+                "exhaustive_extrapolated": self.exhaustive_extrapolated,
+                "speedup": self.speedup, "distance": self.distance, "passed": self.passed}
+
+
+def run_model_case(case, *, seed=0, loop_budget_s=LOOP_BUDGET_S):
+    """Time the model method, the seed-style loop and the exhaustive method on one model."""
+    from ._model_check import _pure_loss, gradient_check
+
+    net, X, Y = case.setup(np.random.default_rng(seed))
+    started = time.perf_counter()
+    result = gradient_check(net, X, Y, progress=False)
+    fastgrad_s = time.perf_counter() - started
+    loop_s, n_timed, n_parameters = seed_style_model_loop(net, X, Y, budget_s=loop_budget_s)
+    if case.exhaustive_in_full:
+        started = time.perf_counter()
+        gradient_check(net, X, Y, method="exhaustive", progress=False)
+        exhaustive_s = time.perf_counter() - started
+        extrapolated = False
+    else:  # time one row of each parameter and extrapolate layer by layer
+        exhaustive_s = 0.0
+        for index, layer in enumerate(net.layers):
+            for name, value in layer.parameters.items():
+                row = value[:1].copy()
+
+                def fn(v, index=index, name=name, value=value):
+                    full = np.broadcast_to(value, v.shape[:-2] + value.shape).copy()
+                    full[..., :1, :] = v
+                    return _pure_loss(net, X, Y, index, name, full)
+
+                started = time.perf_counter()
+                check_gradients(fn, np.zeros_like(row), row, h=1e-4, method="exhaustive",
+                                order=2, progress=False)
+                exhaustive_s += (time.perf_counter() - started) * value.size / row.size
+        extrapolated = True
+    return ModelTiming(case=case.name, n_parameters=n_parameters, fastgrad_s=fastgrad_s,
+                       loop_s=loop_s, loop_extrapolated=n_timed < n_parameters,
+                       exhaustive_s=exhaustive_s, exhaustive_extrapolated=extrapolated,
+                       distance=float(result), passed=bool(result.passed))

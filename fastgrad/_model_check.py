@@ -13,11 +13,15 @@ from ._progress import progress_bar
 from ._refine import refine_failures
 from ._result import compare
 from ._validation import check_positive
+from .kernels import activations as _codes
 from .kernels import model as _kernels
 
 METHODS = ("auto", "model", "exhaustive")
 #: Elements of a parameter differenced per kernel call (progress granularity).
 ELEMENTS_PER_CALL = 2**15
+#: Largest slope table of the linear shortcut (float64 elements: 64 MiB).
+LINEAR_TABLE_MAX = 2**23
+_NO_TABLE = (np.zeros((0, 0, 0)), np.zeros((0, 0)))
 
 
 @dataclass
@@ -301,6 +305,7 @@ def _model_differences(model, X, Y, epsilon, order, progress):
     numerical = [{} for _ in model.layers]
     with progress_bar(total, progress, "model check", small=total < 2**14) as bar:
         for position, (index, layer) in enumerate(chain, start=1):
+            slopes, margin = _linear_tables(position, chain, pre, weights)
             for name in ("W", "b"):
                 param = layer.parameters[name].astype(np.float64)
                 central = np.empty_like(param)
@@ -311,11 +316,55 @@ def _model_differences(model, X, Y, epsilon, order, progress):
                     _kernels.model_differences(
                         position, name == "b", param[block], start, widths, weights_flat, w_off,
                         biases_flat, b_off, pre_flat, post_flat, a_off, codes, alphas,
-                        cost.code, Y64, base_loss, epsilon, False, order, central[block],
-                        gap[block])
+                        cost.code, Y64, base_loss, slopes, margin, epsilon, False, order,
+                        central[block], gap[block])
                     bar.update(central[block].size)
                 numerical[index][name] = (central, gap)
     return numerical
+
+
+def _linear_tables(position, chain, pre, weights):
+    """Slope table and margins of the linear shortcut over layer position + 1 (or empty).
+
+    Applies when layer ``position`` is elementwise, layer ``position + 1`` is piecewise linear
+    and a layer ``position + 2`` exists (see ``fastgrad.kernels.model``).
+    """
+    if position + 2 > len(chain):
+        return _NO_TABLE
+    activation = chain[position - 1][1].activation
+    following = chain[position][1].activation
+    if activation.code == _codes.SOFTMAX or following.code not in _PIECEWISE_LINEAR:
+        return _NO_TABLE
+    Z = pre[position + 1]  # pre-activation of layer position + 1, (n_samples, width)
+    W_next, W_skip = weights[position], weights[position + 1]
+    n_samples, width = Z.shape[0], W_next.shape[0]
+    if n_samples * width * W_skip.shape[1] > LINEAR_TABLE_MAX:
+        return _NO_TABLE
+    alpha = float(following.alpha)
+    code = following.code
+    if code == _codes.IDENTITY:
+        slope = np.ones_like(Z)
+        distance = np.full_like(Z, np.inf)
+    elif code == _codes.RELU:
+        slope = (Z > 0).astype(np.float64)
+        distance = np.abs(Z)
+    elif code == _codes.LEAKY_RELU:
+        slope = np.where(Z > 0, 1.0, alpha)
+        distance = np.abs(Z)
+    else:  # piecewise linear: clip(z / alpha, -1, 1)
+        slope = np.where(np.abs(Z) < alpha, 1.0 / alpha, 0.0)
+        distance = np.minimum(np.abs(Z - alpha), np.abs(Z + alpha))
+    slopes = np.empty((n_samples, width, W_skip.shape[1]))
+    margin = np.empty((n_samples, width))
+    magnitude = np.abs(W_next)
+    with np.errstate(divide="ignore"):
+        for s in range(n_samples):
+            slopes[s] = (W_next * slope[s]) @ W_skip
+            margin[s] = np.min(np.where(magnitude > 0, distance[s] / magnitude, np.inf), axis=1)
+    return slopes, margin
+
+
+_PIECEWISE_LINEAR = (_codes.IDENTITY, _codes.RELU, _codes.LEAKY_RELU, _codes.PIECEWISE_LINEAR)
 
 
 def _pure_loss(model, X, Y, target, name, value):

@@ -58,5 +58,6 @@ def warmup(dtypes=(np.float64, np.float32)):
         model.model_differences(1, False, central.copy(), 0, widths, flat, offsets, flat,
                                 offsets, np.ones(8), np.ones(8), np.array([0, 4]), codes,
                                 np.zeros(2), losses.SQUARED_ERROR, m.astype(np.float64), base,
-                                1e-4, False, 2, central, central.copy())
+                                np.zeros((0, 0, 0)), np.zeros((0, 0)), 1e-4, False, 2, central,
+                                central.copy())
     return time.perf_counter() - started

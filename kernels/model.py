@@ -13,6 +13,13 @@ k = 1..L has width ``widths[k]`` (``widths[0]`` is the number of input features)
 * ``weights[w_off[k]:]`` holds W_k, shape (widths[k-1], widths[k]); ``biases[b_off[k]:]`` b_k;
 * ``pre[a_off[k]:]`` holds Z_k and ``post[a_off[k]:]`` holds A_k, shape (n_samples, widths[k]);
   ``post[a_off[0]:]`` is the input X.
+
+Linear shortcut: when layer l + 1 is piecewise linear (identity, ReLU, leaky ReLU, piecewise
+linear) and a change ``delta`` of ``A_l[s, j]`` moves no unit of layer l + 1 across a kink
+(``|delta| < margin[s, j]``), layer l + 2's pre-activation moves by exactly
+``delta * slopes[s, j, :]`` with ``slopes[s, j, :] = sum_u act'(Z_{l+1}[s, u]) W_{l+1}[j, u]
+W_{l+2}[u, :]``, tabulated once per layer. That replaces a rank-1 update, an activation and
+a matrix-vector product per sample with one short vector update.
 """
 
 import numpy as np
@@ -66,11 +73,12 @@ def _affine(weights, w_start, biases, b_start, values, n_in, n_out, out):
 
 @njit(**EXACT_SCALAR_JIT)
 def _loss_after(layer, j, shift, s, widths, weights, w_off, biases, b_off, pre, post, a_off,
-                codes, alphas, loss_code, Y, base_loss, scratch_a, scratch_b):
+                codes, alphas, loss_code, Y, base_loss, slopes, margin, scratch_a, scratch_b):
     """Loss term of sample s after column j of layer ``layer`` moves by ``shift``."""
     n_layers = widths.size - 1
     width = widths[layer]
     row = a_off[layer] + s * width
+    k = layer + 1
     if codes[layer] != SOFTMAX:
         changed = activation_value(codes[layer], pre[row + j] + shift, alphas[layer])
         delta = changed - post[row + j]
@@ -81,12 +89,20 @@ def _loss_after(layer, j, shift, s, widths, weights, w_off, biases, b_off, pre, 
                 scratch_a[c] = post[row + c]
             scratch_a[j] = changed
             return _sample_loss(loss_code, Y, s, scratch_a, width)
-        # rank-1 update of the next pre-activation: Z_{l+1}[s] + delta * W_{l+1}[j, :]
-        width_next = widths[layer + 1]
-        next_row = a_off[layer + 1] + s * width_next
-        w_row = w_off[layer + 1] + j * width_next
-        for c in range(width_next):
-            scratch_a[c] = pre[next_row + c] + delta * weights[w_row + c]
+        if margin.size and abs(delta) < margin[s, j]:
+            # linear shortcut over layer l + 1 (see the module docstring)
+            width_skip = widths[layer + 2]
+            skip_row = a_off[layer + 2] + s * width_skip
+            for c in range(width_skip):
+                scratch_a[c] = pre[skip_row + c] + delta * slopes[s, j, c]
+            k = layer + 2
+        else:
+            # rank-1 update of the next pre-activation: Z_{l+1}[s] + delta * W_{l+1}[j, :]
+            width_next = widths[layer + 1]
+            next_row = a_off[layer + 1] + s * width_next
+            w_row = w_off[layer + 1] + j * width_next
+            for c in range(width_next):
+                scratch_a[c] = pre[next_row + c] + delta * weights[w_row + c]
     else:
         for c in range(width):
             scratch_b[c] = pre[row + c]
@@ -96,7 +112,6 @@ def _loss_after(layer, j, shift, s, widths, weights, w_off, biases, b_off, pre, 
             return _sample_loss(loss_code, Y, s, scratch_b, width)
         _affine(weights, w_off[layer + 1], biases, b_off[layer + 1], scratch_b, width,
                 widths[layer + 1], scratch_a)
-    k = layer + 1
     while True:  # scratch_a holds the pre-activation of layer k
         _activate(codes[k], alphas[k], scratch_a, widths[k])
         if k == n_layers:
@@ -109,8 +124,8 @@ def _loss_after(layer, j, shift, s, widths, weights, w_off, biases, b_off, pre, 
 
 @njit(**EXACT_SCALAR_JIT)
 def _level(layer, is_bias, i, j, param_value, step_scale, relative, widths, weights, w_off,
-           biases, b_off, pre, post, a_off, codes, alphas, loss_code, Y, base_loss,
-           scratch_a, scratch_b):
+           biases, b_off, pre, post, a_off, codes, alphas, loss_code, Y, base_loss, slopes,
+           margin, scratch_a, scratch_b):
     _, _, h_plus, h_minus = steps(param_value, step_scale, relative)
     n_samples = base_loss.size
     width_in = widths[layer - 1]
@@ -121,22 +136,25 @@ def _level(layer, is_bias, i, j, param_value, step_scale, relative, widths, weig
         if x == 0.0:
             continue
         up += _loss_after(layer, j, h_plus * x, s, widths, weights, w_off, biases, b_off, pre,
-                          post, a_off, codes, alphas, loss_code, Y, base_loss, scratch_a,
-                          scratch_b) - base_loss[s]
+                          post, a_off, codes, alphas, loss_code, Y, base_loss, slopes, margin,
+                          scratch_a, scratch_b) - base_loss[s]
         down += base_loss[s] - _loss_after(layer, j, -h_minus * x, s, widths, weights, w_off,
                                            biases, b_off, pre, post, a_off, codes, alphas,
-                                           loss_code, Y, base_loss, scratch_a, scratch_b)
+                                           loss_code, Y, base_loss, slopes, margin, scratch_a,
+                                           scratch_b)
     return up / n_samples, down / n_samples, h_plus, h_minus
 
 
 @njit(**EXACT_JIT)
 def model_differences(layer, is_bias, param, row_start, widths, weights, w_off, biases, b_off,
-                      pre, post, a_off, codes, alphas, loss_code, Y, base_loss, step_scale,
-                      relative, order, central, gap):
+                      pre, post, a_off, codes, alphas, loss_code, Y, base_loss, slopes, margin,
+                      step_scale, relative, order, central, gap):
     """Differences of the model loss for rows ``row_start ..`` of one parameter of ``layer``.
 
     ``param`` holds the rows to difference (their values set the steps); ``central`` and
-    ``gap`` receive one value per element of ``param``.
+    ``gap`` receive one value per element of ``param``. ``slopes`` (n_samples, width_l,
+    width_{l+2}) and ``margin`` (n_samples, width_l) enable the linear shortcut; pass empty
+    arrays to disable it.
     """
     max_width = 0
     for k in range(widths.size):
@@ -149,12 +167,13 @@ def model_differences(layer, is_bias, param, row_start, widths, weights, w_off, 
         for j in range(n_out):
             coarse = _level(layer, is_bias, i, j, param[r, j], step_scale, relative, widths,
                             weights, w_off, biases, b_off, pre, post, a_off, codes, alphas,
-                            loss_code, Y, base_loss, scratch_a, scratch_b)
+                            loss_code, Y, base_loss, slopes, margin, scratch_a, scratch_b)
             fine = coarse
             if order == 4:
                 fine = _level(layer, is_bias, i, j, param[r, j], step_scale / 2, relative,
                               widths, weights, w_off, biases, b_off, pre, post, a_off, codes,
-                              alphas, loss_code, Y, base_loss, scratch_a, scratch_b)
+                              alphas, loss_code, Y, base_loss, slopes, margin, scratch_a,
+                              scratch_b)
             central[r, j], gap[r, j] = combine(coarse, fine, order)
 
 

@@ -55,8 +55,14 @@ def test_every_activation_in_a_model(name, dtype, rng):
 
 
 @pytest.mark.parametrize("order", [2, 4])
-def test_model_and_exhaustive_methods_agree(order, rng):
-    net = _net(["tanh", "softmax", "relu"], costs.CategoricalCrossentropy(), n_out=3)
+@pytest.mark.parametrize("chain", [
+    ["tanh", "softmax", "relu"],
+    # piecewise-linear layers after elementwise ones: the kernel's linear shortcut
+    ["relu", "relu", "leaky_relu"],
+    ["tanh", "piecewise_linear", "identity", "relu"],
+], ids="-".join)
+def test_model_and_exhaustive_methods_agree(order, chain, rng):
+    net = _net(chain, costs.CategoricalCrossentropy(), n_out=3)
     X, Y = _data(costs.CategoricalCrossentropy(), rng, 9, 3)
     fast = gradient_check(net, X, Y, order=order)
     slow = gradient_check(net, X, Y, method="exhaustive", order=order)
