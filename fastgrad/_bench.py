@@ -16,6 +16,27 @@ from .layers import FullyConnected
 
 #: Seconds the seed-style loop may run before it is extrapolated from its sample.
 LOOP_BUDGET_S = 2.0
+#: Short runs are repeated until this much time has passed, and the fastest run is kept.
+REPEAT_FOR_S = 0.2
+
+
+def best_time(run, *, repeat_for_s=REPEAT_FOR_S, max_repeats=200):
+    """Fastest of repeated runs of ``run()`` (at least one; more while they are short).
+
+    Returns ``(seconds, last_result)``.
+    """
+    best = float("inf")
+    spent = 0.0
+    result = None
+    for _ in range(max_repeats):
+        started = time.perf_counter()
+        result = run()
+        elapsed = time.perf_counter() - started
+        best = min(best, elapsed)
+        spent += elapsed
+        if spent >= repeat_for_s:
+            break
+    return best, result
 
 
 def seed_style_loop(fn, x, dLdf, h=1e-6, *, budget_s=LOOP_BUDGET_S, max_elements=None):
@@ -87,14 +108,13 @@ class Timing:
 def run_case(case, *, seed=0, repeats=3, loop_budget_s=LOOP_BUDGET_S):
     """Time fastgrad (best of ``repeats``) and the seed-style loop on one case."""
     fn, grad, x, dLdf = case.setup(np.random.default_rng(seed))
-    best = float("inf")
-    result = None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = check_gradients(fn, grad, x, dLdf, method=case.method, progress=False,
-                                 seed=seed, **case.options)
-        best = min(best, time.perf_counter() - started)
-    numerical, loop_s, n_timed = seed_style_loop(fn, x, dLdf, budget_s=loop_budget_s)
+    best, result = best_time(lambda: check_gradients(fn, grad, x, dLdf, method=case.method,
+                                                     progress=False, seed=seed, **case.options),
+                             max_repeats=max(repeats, 1) * 100)
+    loop_s, (numerical, _, n_timed) = best_time(
+        lambda: seed_style_loop(fn, x, dLdf, budget_s=loop_budget_s))
+    if n_timed < np.size(x):
+        loop_s = loop_s * np.size(x) / n_timed
     timed = np.isfinite(numerical)
     difference = 0.0
     if result.numerical is not None and timed.any():
@@ -311,3 +331,14 @@ def run_model_case(case, *, seed=0, loop_budget_s=LOOP_BUDGET_S):
                        loop_s=loop_s, loop_extrapolated=n_timed < n_parameters,
                        exhaustive_s=exhaustive_s, exhaustive_extrapolated=extrapolated,
                        distance=float(result), passed=bool(result.passed))
+
+
+def scaling_cases(quick=False):
+    """Families of one function at growing sizes, for the time-versus-size plot."""
+    sides = [(4, 8), (16, 32), (64, 128)] + ([] if quick else [(256, 512)])
+    cases = [Case(f"TanH() {rows}x{cols}", _activation_case(activations.TanH(), (rows, cols)))
+             for rows, cols in sides]
+    widths = [16, 64] + ([] if quick else [256, 1024])
+    cases += [Case(f"FullyConnected W {n}x{n}, 64 samples, tanh", _dense_case(n, n, 64, "tanh"))
+              for n in widths]
+    return cases

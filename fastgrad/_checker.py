@@ -7,6 +7,7 @@ import numpy as np
 from . import _tolerances, methods
 from ._refine import refine_failures
 from ._result import GradCheckResult, compare
+from ._threads import threads_for
 from ._validation import as_float_array, check_positive
 
 #: Default memory budget of the exhaustive method's stacks.
@@ -101,6 +102,13 @@ def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, 
     True
     """
     started = time.perf_counter()
+    with threads_for(np.size(x)):
+        return _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget,
+                      progress, seed, order)
+
+
+def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress, seed,
+           order):
     problem, analytic, grad_dtype = _validate(fn, grad, x, dLdf, h, method, rtol, atol,
                                               memory_budget, progress, seed, order)
     eval_dtype = problem.x.dtype
@@ -171,14 +179,13 @@ def _validate(fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress,
         raise TypeError(f"progress: expected None, True or False, got {progress!r}")
     if method != "auto" and method not in methods.names():
         raise ValueError(f"method: expected 'auto' or one of {methods.names()}, got {method!r}")
-    rng = np.random.default_rng(seed)
     grad_dtype = min(x.dtype, grad.dtype, key=lambda d: d.itemsize)
     dLdf = as_float_array(dLdf, "dLdf", allow_int=True, finite=True)
 
     problem = methods.Problem(fn=fn, x=x, f0=np.zeros(0), dLdf=dLdf, step_scale=0.0,
                               relative=h is None, order=int(order),
                               memory_budget=memory_budget,
-                              progress=progress, rng=rng)
+                              progress=progress, seed=seed)
     if x.size == 0:
         problem.step_scale = h if h is not None else _tolerances.step_scale(x.dtype)
         return problem, grad, grad_dtype

@@ -74,6 +74,13 @@ class GradCheckResult(float):
 
     __str__ = float.__repr__
 
+    @property
+    def worst(self):
+        """The elements with the largest error relative to their tolerance, worst first."""
+        if callable(self.__dict__.get("_worst")):
+            self.__dict__["_worst"] = self.__dict__["_worst"]()
+        return self.__dict__["_worst"]
+
     def __bool__(self):
         return bool(self.passed)
 
@@ -97,6 +104,7 @@ class GradCheckResult(float):
         return "\n".join(lines)
 
     def __reduce__(self):
+        _ = self.worst  # materialise before pickling
         return (_rebuild, (float(self), dict(self.__dict__)))
 
 
@@ -174,7 +182,8 @@ def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10):
         "smooth": smooth,
         "max_abs_error": float(error.max()) if error.size else 0.0,
         "max_rel_error": float(rel.max()) if rel.size else 0.0,
-        "worst": _worst(ratio, numerical, analytic64, error, allowed, kink, n_worst),
+        # built on first use: most callers only look at the verdict
+        "_worst": lambda: _worst(ratio, numerical, analytic64, error, allowed, kink, n_worst),
         "passed": n_failed == 0,
         "n_failed": n_failed,
         "kinks": np.argwhere(kink) if kink.any() else _NO_INDICES,

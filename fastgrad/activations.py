@@ -9,6 +9,7 @@ the last axis. A layer's ``activation=`` accepts an instance or a lowercase name
 import numpy as np
 
 from . import kernels
+from ._threads import threads_for
 from ._validation import as_float_array, check_positive, check_same_shape
 from .kernels import activations as _codes
 from .kernels import softmax as _softmax
@@ -66,8 +67,9 @@ class Activation:
         """
         X = as_float_array(X, "X", allow_int=True)
         out = np.empty_like(X)
-        kernels.activations.activation_forward(self.code, float(self.alpha), X.reshape(-1),
-                                               out.reshape(-1))
+        with threads_for(X.size):
+            kernels.activations.activation_forward(self.code, float(self.alpha),
+                                                   X.reshape(-1), out.reshape(-1))
         return out
 
     def backward(self, X, dLdY):
@@ -89,8 +91,10 @@ class Activation:
         dLdY = as_float_array(dLdY, "dLdY", allow_int=True, dtype=X.dtype)
         check_same_shape(X, "X", dLdY, "dLdY")
         out = np.empty_like(X)
-        kernels.activations.activation_backward(self.code, float(self.alpha), X.reshape(-1),
-                                                dLdY.reshape(-1), out.reshape(-1))
+        with threads_for(X.size):
+            kernels.activations.activation_backward(self.code, float(self.alpha),
+                                                    X.reshape(-1), dLdY.reshape(-1),
+                                                    out.reshape(-1))
         return out
 
     def __call__(self, X):
@@ -233,7 +237,8 @@ class SoftMax(Activation):
         X = as_float_array(X, "X", allow_int=True, min_ndim=1)
         out = np.empty_like(X)
         if X.size:
-            _softmax.softmax_forward(self._as_rows(X, "X"), self._as_rows(out, "X"))
+            with threads_for(X.size):
+                _softmax.softmax_forward(self._as_rows(X, "X"), self._as_rows(out, "X"))
         return out
 
     def backward(self, X, dLdY):
@@ -243,8 +248,9 @@ class SoftMax(Activation):
         check_same_shape(X, "X", dLdY, "dLdY")
         out = np.empty_like(X)
         if X.size:
-            _softmax.softmax_backward(self._as_rows(X, "X"), self._as_rows(dLdY, "dLdY"),
-                                      self._as_rows(out, "X"))
+            with threads_for(X.size):
+                _softmax.softmax_backward(self._as_rows(X, "X"), self._as_rows(dLdY, "dLdY"),
+                                          self._as_rows(out, "X"))
         return out
 
 

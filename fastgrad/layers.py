@@ -10,6 +10,7 @@ import numpy as np
 
 from . import activations as _activations
 from . import initializers as _initializers
+from ._threads import threads_for
 from ._validation import as_float_array, check_positive
 from .kernels import dense as _dense
 
@@ -94,8 +95,9 @@ class FullyConnected(Layer):
         b = np.ascontiguousarray(b, dtype=Z.dtype).reshape(-1)
         if self._builtin:
             Y = np.empty_like(Z)
-            _dense.bias_activation_forward(self.activation.code, float(self.activation.alpha),
-                                           Z, b, Y)
+            with threads_for(Z.size):
+                _dense.bias_activation_forward(self.activation.code,
+                                               float(self.activation.alpha), Z, b, Y)
         else:
             Z += b
             Y = np.asarray(self.activation.forward(Z))
@@ -137,12 +139,14 @@ class FullyConnected(Layer):
                              f"got {dLdY.shape}")
         if self._builtin:
             dZ = np.empty_like(Z)
-            _dense.activation_backward_rows(self.activation.code, float(self.activation.alpha),
-                                            Z, dLdY, dZ)
+            with threads_for(Z.size):
+                _dense.activation_backward_rows(self.activation.code,
+                                                float(self.activation.alpha), Z, dLdY, dZ)
         else:
             dZ = np.ascontiguousarray(self.activation.backward(Z, dLdY), dtype=Z.dtype)
         db = np.empty(self.n_out, dtype=Z.dtype)
-        _dense.column_sums(dZ, db)
+        with threads_for(dZ.size):
+            _dense.column_sums(dZ, db)
         W = self.parameters["W"]
         self.gradients = {"W": X.T @ dZ, "b": db.reshape(1, -1)}
         return dZ @ W.T

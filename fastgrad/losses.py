@@ -11,6 +11,7 @@ for the categorical cross-entropy.
 
 import numpy as np
 
+from ._threads import threads_for
 from ._validation import as_float_array
 from .kernels import losses as _kernels
 
@@ -57,7 +58,9 @@ class Loss:
         Y, Y_hat = self._arrays(Y, Y_hat)
         if Y_hat.size == 0:
             return 0.0
-        return _kernels.loss_sum(self.code, Y.reshape(-1), Y_hat.reshape(-1)) / Y_hat.shape[0]
+        with threads_for(Y_hat.size):
+            total = _kernels.loss_sum(self.code, Y.reshape(-1), Y_hat.reshape(-1))
+        return total / Y_hat.shape[0]
 
     def backward(self, Y, Y_hat):
         """Return ``dL/dY_hat``, an array like ``Y_hat``.
@@ -77,8 +80,9 @@ class Loss:
         Y, Y_hat = self._arrays(Y, Y_hat)
         out = np.empty_like(Y_hat)
         if Y_hat.size:
-            _kernels.loss_gradient(self.code, 1.0 / Y_hat.shape[0], Y.reshape(-1),
-                                   Y_hat.reshape(-1), out.reshape(-1))
+            with threads_for(Y_hat.size):
+                _kernels.loss_gradient(self.code, 1.0 / Y_hat.shape[0], Y.reshape(-1),
+                                       Y_hat.reshape(-1), out.reshape(-1))
         return out
 
     def __call__(self, Y, Y_hat):

@@ -26,13 +26,21 @@ class Problem:
     order: int
     memory_budget: int
     progress: object
-    rng: np.random.Generator
+    seed: object
     n_evaluations: int = 0
     notes: list = field(default_factory=list)
     #: Set by the structured method once a structure is verified (or known: trusted).
     structure: object = None
     structure_trusted: bool = False
     started: float = field(default_factory=time.perf_counter)
+    _rng: np.random.Generator = None
+
+    @property
+    def rng(self):
+        """The random generator of the check's probes (made on first use: it costs ~20 us)."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(self.seed)
+        return self._rng
 
     def call(self, value, where):
         """Call ``fn(value)``; on an exception add a note saying where, and re-raise."""
