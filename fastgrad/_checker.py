@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _tolerances, methods
 from ._refine import refine_failures
-from ._result import GradCheckResult, compare
+from ._result import GradCheckResult, WorstElement, compare, relative_error
 from ._threads import threads_for
 from ._validation import as_float_array, check_positive
 
@@ -17,7 +17,8 @@ FOURTH_ORDER_MAX_ELEMENTS = 2**20
 
 
 def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, atol=None,
-                    memory_budget=None, progress=None, seed=None, order=None):
+                    memory_budget=None, progress=None, seed=None, order=None, directions=4,
+                    time_budget_s=30.0, executor=None, sparsity=None):
     """Check an analytic gradient against central finite differences, element by element.
 
     The numerical gradient is that of the scalar ``sum(fn(x) * dLdf)`` with respect to each
@@ -39,10 +40,15 @@ def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, 
         A fixed step. By default each element gets ``eps**(1/3) * max(1, |x_i|)`` for the
         dtype the differences are taken in; an explicit ``h`` is used exactly, with the
         classic second-order formula above unless ``order=4`` is asked for.
-    method : {"auto", "structured", "exhaustive"}
+    method : {"auto", "structured", "exhaustive", "colored", "directional"}
         ``"structured"`` differences fastgrad's own functions with dedicated kernels;
-        ``"exhaustive"`` differences a black-box ``fn``; ``"auto"`` picks the first that
-        applies, in that order.
+        ``"exhaustive"`` differences a black-box ``fn`` element by element; ``"colored"``
+        differences groups of elements that touch disjoint outputs (sparse Jacobians, such as a
+        dense layer's weights) and verifies the result; ``"directional"`` compares a few random
+        directional derivatives and bisects a disagreeing one down to the wrong elements
+        (``numerical`` is then None). ``"auto"`` takes structured when it applies, else the
+        cheapest complete method whose estimated time (from the measured cost of one call of
+        fn) fits ``time_budget_s``, else directional; the result says what it chose and why.
     rtol, atol : float, optional
         Element ``i`` passes when ``|num_i - ana_i| <= atol + rtol * |ana_i|``. By default
         both come from the per-dtype table in ``fastgrad._tolerances`` (``atol`` there is
@@ -54,6 +60,15 @@ def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, 
         about two seconds, ``False`` never, ``True`` always.
     seed : int, optional
         Seed of the random choices (structure verification point, stacking probe).
+    directions : int
+        Random directions of the directional method.
+    time_budget_s : float
+        Seconds ``"auto"`` allows a complete method before it settles for directional.
+    executor : concurrent.futures.Executor, optional
+        Receives chunks of the colored method's work (a process pool, or a Dask client's
+        ``get_executor()``); fn must then be picklable.
+    sparsity : sequence of (int, int), optional
+        The colored method's pairs (input axis, output axis), instead of detecting them.
     order : {None, 2, 4}
         2: central differences at step h. 4: Richardson extrapolation
         ``D(h/2) + (D(h/2) - D(h)) / 3``, which cancels the ``h^2`` truncation term at twice
@@ -102,13 +117,34 @@ def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, 
     True
     """
     started = time.perf_counter()
+    directions = int(check_positive(directions, "directions", integer=True))
+    time_budget_s = float(check_positive(time_budget_s, "time_budget_s"))
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise TypeError("executor: expected a concurrent.futures.Executor (with submit), got "
+                        f"{type(executor).__name__}")
     with threads_for(np.size(x)):
         return _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget,
-                      progress, seed, order)
+                      progress, seed, order,
+                      {"n_directions": directions, "time_budget_s": time_budget_s,
+                       "executor": executor, "sparsity": _sparsity(sparsity, np.ndim(x))})
+
+
+def _sparsity(sparsity, ndim):
+    if sparsity is None:
+        return None
+    try:
+        pairs = tuple((int(a), int(b)) for a, b in sparsity)
+    except (TypeError, ValueError):
+        raise TypeError("sparsity: expected pairs (input axis, output axis), got "
+                        f"{sparsity!r}") from None
+    if not pairs or any(not 0 <= a < ndim for a, _ in pairs):
+        raise ValueError(f"sparsity: expected pairs whose input axis is in [0, {ndim - 1}], "
+                         f"got {sparsity!r}")
+    return pairs
 
 
 def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress, seed,
-           order):
+           order, settings):
     problem, analytic, grad_dtype = _validate(fn, grad, x, dLdf, h, method, rtol, atol,
                                               memory_budget, progress, seed, order)
     eval_dtype = problem.x.dtype
@@ -116,6 +152,10 @@ def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, pro
     rtol = table.rtol if rtol is None else rtol
     scaled_atol = atol is None
     atol = table.atol if atol is None else atol
+    for key, value in settings.items():
+        setattr(problem, key, value)
+    problem.rtol = rtol
+    problem.grad = np.asarray(analytic, dtype=np.float64)
     common = {"analytic": analytic, "dtype": np.dtype(grad_dtype), "eval_dtype": eval_dtype,
               "step": problem.step_scale, "step_relative": problem.relative,
               "order": problem.order,
@@ -135,12 +175,19 @@ def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, pro
     chosen, why = methods.select(method, problem)
     differences = chosen.run(problem)
     tolerance_args = {"rtol": rtol, "atol": atol, "scaled_atol": scaled_atol}
+    if differences.partial is not None:
+        return _partial_result(problem, differences, analytic, why, chosen, tolerance_args,
+                               common, started)
     fields = compare(differences.numerical, differences.gap, analytic, **tolerance_args)
     refined = np.zeros(0, dtype=np.intp)
     if not fields["passed"] and len(fields["nan_elements"]) == 0:
+        def failing():
+            return compare(differences.numerical, differences.gap, analytic,
+                           **tolerance_args)["failing"]
+
         refined = refine_failures(lambda value: problem.call(value, "(refining)"), problem.x,
-                                  problem.dLdf, differences.numerical, fields["failing"],
-                                  problem.step_scale, problem.relative)
+                                  problem.dLdf, differences.numerical, differences.gap,
+                                  failing, problem.step_scale, problem.relative)
         if refined.size:
             fields = compare(differences.numerical, differences.gap, analytic,
                              **tolerance_args)
@@ -190,7 +237,9 @@ def _validate(fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress,
         problem.step_scale = h if h is not None else _tolerances.step_scale(x.dtype)
         return problem, grad, grad_dtype
 
+    call_started = time.perf_counter()
     f0 = _output(problem.call(x.copy(), "at the unperturbed x"), "fn(x)")
+    problem.call_seconds = time.perf_counter() - call_started
     eval_x, f0 = _promote(problem, x, f0)
     problem.x = eval_x
     problem.f0 = f0
@@ -202,6 +251,41 @@ def _validate(fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress,
                          f"unperturbed x, the first at output index {where}")
     problem.dLdf = _broadcast_dLdf(dLdf, f0, eval_x.dtype)
     return problem, grad, grad_dtype
+
+
+def _partial_result(problem, differences, analytic, why, chosen, tolerance_args, common,
+                    started):
+    """A result for a method that checked directions, not every element."""
+    partial = differences.partial
+    flat_analytic = np.asarray(analytic, dtype=np.float64).reshape(-1)
+    scale = float(np.max(np.abs(flat_analytic), initial=0.0))
+    located = partial.located
+    fields = compare(partial.values, partial.gaps, flat_analytic[located],
+                     rtol=tolerance_args["rtol"],
+                     atol=tolerance_args["atol"] * (scale if tolerance_args["scaled_atol"]
+                                                    else 1.0),
+                     scaled_atol=False)
+    worst = [WorstElement(index=problem.element(located[w.index[0]]), numerical=w.numerical,
+                          analytic=w.analytic, abs_error=w.abs_error, tolerance=w.tolerance,
+                          kink=w.kink) for w in fields["_worst"]()]
+    directions_ok = np.abs(partial.numerical - partial.analytic) <= partial.tolerance
+    n_failed = fields["n_failed"]
+    passed = bool(directions_ok.all()) and n_failed == 0
+    if not directions_ok.all() and n_failed == 0:
+        n_failed = int((~directions_ok).sum())  # wrong, but not pinned to an element
+    kinks = np.array([problem.element(located[i[0]]) for i in fields["kinks"]],
+                     dtype=np.intp).reshape(-1, problem.x.ndim)
+    return GradCheckResult(
+        relative_error(partial.numerical, partial.analytic), numerical=None, gap=None,
+        method=chosen.name, method_note=f"{why}; {differences.note}",
+        n_evaluations=problem.n_evaluations, elapsed_s=time.perf_counter() - started,
+        max_abs_error=fields["max_abs_error"], max_rel_error=fields["max_rel_error"],
+        _worst=worst, passed=passed, n_failed=n_failed, kinks=kinks,
+        nan_elements=np.zeros((0, problem.x.ndim), dtype=np.intp),
+        refined=np.zeros((0, problem.x.ndim), dtype=np.intp), rtol=tolerance_args["rtol"],
+        atol=fields["atol"], directional_numerical=partial.numerical,
+        directional_analytic=partial.analytic, directional_tolerance=partial.tolerance,
+        **common)
 
 
 def _output(value, what):

@@ -114,7 +114,7 @@ def _distance(numerical, analytic):
     return float(numerator / denominator) if denominator > 0 else float("inf")
 
 
-def gradient_check(model, X, Y, epsilon=1e-4, *, method="auto", order=2, rtol=None, atol=None,
+def gradient_check(model, X, Y, epsilon=1e-4, *, method="auto", order=4, rtol=None, atol=None,
                    progress=None, seed=None):
     """Check the gradients of every parameter of every layer of a configured model.
 
@@ -134,7 +134,11 @@ def gradient_check(model, X, Y, epsilon=1e-4, *, method="auto", order=2, rtol=No
         where the layers allow) and applies to any layers, activations and costs. ``"auto"``
         picks ``"model"`` where it applies.
     order : {2, 4}
-        Central differences (2) or Richardson extrapolation from epsilon and epsilon/2 (4).
+        Central differences at epsilon (2, the notebook's formula) or Richardson extrapolation
+        from epsilon and epsilon/2 (4, the default): with the notebook's epsilon = 1e-4 the
+        second-order truncation error (~1e-8 relative) shows in the distance of saturated
+        sigmoid outputs, 1 in 6000 of the notebook's networks above 1e-7; fourth order
+        removes it at twice the cost.
     rtol, atol : float, optional
         Per-element tolerance; defaults from the per-dtype table.
     progress : bool, optional
@@ -431,7 +435,13 @@ def _report(model, X, Y, epsilon, numerical, analytic, method, note, rtol, atol,
             if not fields["passed"] and len(fields["nan_elements"]) == 0:
                 value = layer.parameters[name].astype(np.float64)
                 fn = functools.partial(_pure_loss, model, X, Y, index, name)
-                refined = refine_failures(fn, value, np.ones(()), central, fields["failing"],
+
+                def failing(central=central, gap=gap, ana=ana, args=tolerance_args):
+                    return compare(central, gap, ana, **args)["failing"]
+
+                if gap is None:
+                    gap = np.zeros_like(central)
+                refined = refine_failures(fn, value, np.ones(()), central, gap, failing,
                                           epsilon, False).size
                 if refined:
                     fields = compare(central, gap, ana, **tolerance_args)

@@ -12,11 +12,14 @@ import numpy as np
 
 #: Most failing elements re-differenced (more failures than this are not step artefacts).
 REFINE_MAX = 64
-REFINE_FACTOR = 100.0
+#: Step reductions tried in turn while an element still fails.
+REFINE_FACTORS = (100.0, 10000.0)
+#: No refined step goes below sqrt(eps) * max(1, |x|): rounding noise eps * |g| / h then stays
+#: under sqrt(eps) * |g|, far below the tolerance (a noisy gap must not look like a kink).
 
 
-def refine_failures(evaluate, x, dLdf, numerical, outside, step_scale, relative):
-    """Re-difference ``x`` at the flat indices where ``outside`` is true, with a smaller step.
+def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale, relative):
+    """Re-difference failing elements of ``x`` with smaller steps, in place.
 
     Parameters
     ----------
@@ -24,10 +27,10 @@ def refine_failures(evaluate, x, dLdf, numerical, outside, step_scale, relative)
         ``evaluate(value) -> array``, the function being checked (value is a fresh copy).
     x, dLdf : numpy.ndarray
         The base point and the output weights (broadcast to the output's shape).
-    numerical : numpy.ndarray
-        The coarse differences, updated in place where refined.
-    outside : numpy.ndarray of bool
-        Elements that failed the comparison (NaN excluded).
+    numerical, gap : numpy.ndarray
+        The coarse central differences and one-sided gaps, updated in place where refined.
+    failing_after : callable
+        ``failing_after() -> bool array``: which elements fail with the current values.
     step_scale, relative : float, bool
         The step rule of the coarse differences.
 
@@ -36,19 +39,34 @@ def refine_failures(evaluate, x, dLdf, numerical, outside, step_scale, relative)
     numpy.ndarray
         Flat indices that were re-differenced (empty when there were none or too many).
     """
-    candidates = np.flatnonzero(outside)
-    if candidates.size == 0 or candidates.size > REFINE_MAX:
-        return np.zeros(0, dtype=np.intp)
     weights = np.asarray(dLdf, dtype=np.float64).reshape(-1)
     flat_numerical = numerical.reshape(-1)
-    for index in candidates:
-        value = x.reshape(-1)[index]
-        h = step_scale / REFINE_FACTOR * (max(1.0, abs(value)) if relative else 1.0)
-        changes = []
-        for target in (value + h, value - h):
-            work = x.copy()
-            work.reshape(-1)[index] = target
-            changes.append(np.asarray(evaluate(work), dtype=np.float64).reshape(-1))
-        step_taken = (value + h) - (value - h)
-        flat_numerical[index] = float(np.dot(changes[0] - changes[1], weights)) / step_taken
-    return candidates
+    flat_gap = gap.reshape(-1) if gap is not None else None
+    base = np.asarray(evaluate(x.copy()), dtype=np.float64).reshape(-1)
+    floor = float(np.sqrt(np.finfo(x.dtype).eps))
+    refined = set()
+    for factor in REFINE_FACTORS:
+        if step_scale / factor < floor:
+            break
+        candidates = np.flatnonzero(failing_after())
+        if candidates.size == 0 or candidates.size > REFINE_MAX:
+            break
+        for index in candidates:
+            value = x.reshape(-1)[index]
+            h = step_scale / factor * (max(1.0, abs(value)) if relative else 1.0)
+            if h < floor * max(1.0, abs(value)):
+                continue
+            sums = []
+            for target in (value + h, value - h):
+                work = x.copy()
+                work.reshape(-1)[index] = target
+                change = np.asarray(evaluate(work), dtype=np.float64).reshape(-1) - base
+                sums.append(float(np.dot(change, weights)))
+            h_plus = (value + h) - value
+            h_minus = value - (value - h)
+            up, down = sums[0], -sums[1]
+            flat_numerical[index] = (up + down) / (h_plus + h_minus)
+            if flat_gap is not None:
+                flat_gap[index] = (up / h_plus - down / h_minus) / 2.0
+            refined.add(int(index))
+    return np.array(sorted(refined), dtype=np.intp)

@@ -17,6 +17,11 @@ class WorstElement:
     #: True when the element sits within one step of a kink (see ``GradCheckResult.kinks``).
     kink: bool = False
 
+    @property
+    def failed(self):
+        """Outside its tolerance (and not explained by a kink)."""
+        return (not self.kink) and not (self.abs_error <= self.tolerance)
+
     def __str__(self):
         flag = " (kink)" if self.kink else ""
         return (f"{self.index}: numerical {self.numerical:.10g}, analytic {self.analytic:.10g}, "

@@ -37,7 +37,7 @@ def assert_gradients(fn, grad, x, dLdf=1.0, **options):
         lines = [f"gradient check failed: {result.n_failed} of {result.n_checked} element(s) "
                  f"outside tolerance, relative error {float(result):.3e} "
                  f"(method {result.method})"]
-        lines += [f"  {element}" for element in result.worst if not element.kink]
+        lines += [f"  {element}" for element in result.worst if element.failed]
         if len(result.nan_elements):
             lines.append(f"  NaN/inf differences at {len(result.nan_elements)} element(s), "
                          f"the first at {tuple(result.nan_elements[0])}")

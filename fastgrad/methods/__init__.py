@@ -27,6 +27,22 @@ class Problem:
     memory_budget: int
     progress: object
     seed: object
+    #: The analytic gradient (float64, like x): methods that search use it.
+    grad: np.ndarray = None
+    #: Default relative tolerance of the check (from the per-dtype table or the caller).
+    rtol: float = 1e-6
+    n_directions: int = 4
+    time_budget_s: float = 30.0
+    #: Seconds of one call of fn (measured at the base point).
+    call_seconds: float = 0.0
+    executor: object = None
+    sparsity: object = None
+    #: Whether fn evaluates stacks like single calls (None: not probed yet).
+    stacks: object = None
+    #: The colored method's (input axis, output axis) pairs, once detected.
+    pairs: object = None
+    #: The method the caller asked for ("auto" or a name).
+    requested: str = "auto"
     n_evaluations: int = 0
     notes: list = field(default_factory=list)
     #: Set by the structured method once a structure is verified (or known: trusted).
@@ -65,11 +81,16 @@ def _add_note(error, note):
 
 @dataclass
 class Differences:
-    """What a method computed: central differences and the one-sided gap, shaped like x."""
+    """What a method computed: central differences and the one-sided gap, shaped like x.
+
+    Methods that do not difference every element leave ``numerical`` None and describe what
+    they found in ``partial`` (see ``directional.Partial``).
+    """
 
     numerical: np.ndarray
     gap: np.ndarray
     note: str
+    partial: object = None
 
 
 _REGISTRY = {}
@@ -88,6 +109,7 @@ def names():
 
 def select(name, problem):
     """Return ``(method, reason)`` for ``name`` (``"auto"`` or a registered name)."""
+    problem.requested = name
     if name != "auto":
         method = _REGISTRY[name]
         reason = method.unavailable(problem)
@@ -97,6 +119,12 @@ def select(name, problem):
     skipped = []
     for candidate in sorted(_REGISTRY.values(), key=lambda m: -m.priority):
         reason = candidate.unavailable(problem)
+        if reason is None and getattr(candidate, "complete", True):
+            estimate = candidate.estimate(problem) if hasattr(candidate, "estimate") else None
+            if estimate is not None and estimate > problem.time_budget_s:
+                reason = (f"estimated {estimate:.3g} s (one call of fn takes "
+                          f"{problem.call_seconds:.3g} s) > time_budget_s "
+                          f"{problem.time_budget_s:g}")
         if reason is None:
             why = "auto" + (f" ({'; '.join(skipped)})" if skipped else "")
             return candidate, why
@@ -104,6 +132,7 @@ def select(name, problem):
     raise RuntimeError("no registered method can run: " + "; ".join(skipped))
 
 
-from . import exhaustive, structured  # noqa: E402  (registration on import)
+from . import colored, directional, exhaustive, structured  # noqa: E402  (registration)
 
-__all__ = ["Differences", "Problem", "exhaustive", "names", "register", "select", "structured"]
+__all__ = ["Differences", "Problem", "colored", "directional", "exhaustive", "names", "register",
+           "select", "structured"]

@@ -107,10 +107,14 @@ def _probe_stacking(problem):
 
 class Exhaustive:
     name = "exhaustive"
-    priority = 0
+    priority = 50
+    complete = True
 
     def unavailable(self, problem):
         return None
+
+    def estimate(self, problem):
+        return problem.x.size * 2 * _levels(problem) * problem.call_seconds
 
     def run(self, problem):
         reason = _probe_stacking(problem) if problem.x.size > 1 else "a single element"

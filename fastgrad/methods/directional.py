@@ -1,0 +1,135 @@
+"""The ``"directional"`` method: a few random directions, then bisection to the wrong elements.
+
+For K random directions ``d = v * max(1, |x|)`` with Rademacher signs v, it compares the
+central difference ``(g(x + t d) - g(x - t d)) / 2t`` of ``g = sum(fn(x) * dLdf)`` with
+``d . grad`` (computed from the steps actually taken). A direction that disagrees is split
+into halves, each half evaluated as its own direction (stacked when fn allows), recursing
+into the halves that disagree until single elements remain; those are differenced exactly.
+
+What it guarantees: a direction's tolerance is ``rtol * ||d * grad||_2`` plus the rounding
+noise of the differences (``NOISE_ULPS * eps * sum|fn(x) * dLdf| / t``). A single wrong
+element i with error e is caught with certainty when ``|e| * max(1, |x_i|)`` exceeds that
+tolerance (Rademacher signs cannot hide it), and then located. Several wrong elements can
+cancel in one direction; they go unnoticed only if they cancel in every one of the K
+directions. Errors below the tolerance, which grows with ``sqrt(P)``, are not seen: use the
+colored or exhaustive method for per-element values. Cost: O(K + b log2 P) evaluations of fn
+for b wrong elements among P.
+"""
+
+import numpy as np
+
+from ..kernels.differences import combine
+from . import Differences, register
+from ._evaluate import actual_steps, changes, element_values
+
+#: Rounding noise allowance of a directional difference, in eps of the evaluation dtype.
+NOISE_ULPS = 16
+#: Largest number of elements located before the search stops (the gradient is widely wrong).
+MAX_LOCATED = 32
+
+
+class Partial:
+    """What a method that does not difference every element found."""
+
+    def __init__(self, numerical, analytic, tolerance, located, values, gaps, note):
+        self.numerical = numerical      # directional differences
+        self.analytic = analytic        # directional derivatives from grad
+        self.tolerance = tolerance      # per direction
+        self.located = located          # flat indices differenced exactly
+        self.values = values            # their central differences
+        self.gaps = gaps
+        self.note = note
+
+
+class Directional:
+    name = "directional"
+    priority = 5
+    #: Checks directions, not every element: "auto" takes it only when no complete method fits.
+    complete = False
+
+    def unavailable(self, problem):
+        return None
+
+    def run(self, problem):
+        x_flat = problem.x.reshape(-1)
+        size = x_flat.size
+        grad = problem.grad.reshape(-1)
+        scale = np.maximum(1.0, np.abs(x_flat)) if problem.relative else np.ones(size)
+        signs = problem.rng.integers(0, 2, size=(problem.n_directions, size), dtype=np.int8)
+        signs = (2 * signs - 1).astype(np.int8)
+        f0 = np.asarray(problem.f0, dtype=np.float64)
+        weights = problem.dLdf.astype(np.float64)
+        noise_scale = NOISE_ULPS * np.finfo(problem.x.dtype).eps * float(
+            np.sum(np.abs(f0 * weights)))
+        t = problem.step_scale
+        levels = 1 if problem.order == 2 else 2
+
+        def direction(k, index, step):
+            return lambda: (index, step * signs[k, index] * scale[index])
+
+        def measure(k, index, order):
+            """Numerical and analytic directional derivative of direction k on ``index``."""
+            numerical, analytic = [], []
+            perturbations = []
+            steps = []
+            for level in range(1 if order == 2 else levels):
+                step = t / 2**level
+                perturbations += [direction(k, index, step), direction(k, index, -step)]
+                ix, up = direction(k, index, step)()
+                _, down = direction(k, index, -step)()
+                steps.append((actual_steps(x_flat, ix, up), -actual_steps(x_flat, ix, down)))
+            found = changes(problem, perturbations, f"along random direction {k}")
+            for level, (up_steps, down_steps) in enumerate(steps):
+                step = t / 2**level
+                numerical.append((found[2 * level], -found[2 * level + 1], step, step))
+                analytic.append((float(np.dot(up_steps, grad[index])),
+                                 float(np.dot(down_steps, grad[index])), step, step))
+            num, _ = combine(numerical[0], numerical[-1], order)
+            ana, _ = combine(analytic[0], analytic[-1], order)
+            return num, ana, _tolerance(k, index, order)
+
+        def _tolerance(k, index, order=2):
+            terms = signs[k, index] * scale[index] * grad[index]
+            finest = t / 2 ** (levels - 1) if order == 4 else t
+            return problem.rtol * float(np.linalg.norm(terms)) + noise_scale / finest
+
+        everything = slice(0, size)
+        results = [measure(k, everything, problem.order) for k in range(problem.n_directions)]
+        numerical = np.array([r[0] for r in results])
+        analytic = np.array([r[1] for r in results])
+        tolerance = np.array([r[2] for r in results])
+        located = []
+        unlocalized = 0
+        for k in np.flatnonzero(np.abs(numerical - analytic) > tolerance):
+            # bisect contiguous blocks; each level measures the left half and infers the right
+            # half from its parent (same step, order 2), so a level costs two evaluations
+            whole = measure(k, slice(0, size), 2)
+            pending = [((0, size), whole)]
+            while pending and len(located) < MAX_LOCATED:
+                (start, stop), parent = pending.pop()
+                if stop - start == 1:
+                    if start not in located:
+                        located.append(start)
+                    continue
+                middle = (start + stop) // 2
+                left = measure(k, slice(start, middle), 2)
+                right = (parent[0] - left[0], parent[1] - left[1],
+                         _tolerance(k, slice(middle, stop)))
+                wrong = [(bounds, part) for bounds, part in (((start, middle), left),
+                                                               ((middle, stop), right))
+                         if abs(part[0] - part[1]) > part[2]]
+                if not wrong:
+                    unlocalized += 1
+                pending += wrong
+        values, gaps = element_values(problem, located) if located else (np.zeros(0),
+                                                                          np.zeros(0))
+        note = (f"{problem.n_directions} random directions, order {problem.order}; "
+                f"{len(located)} element(s) located and differenced exactly")
+        if unlocalized:
+            note += f"; {unlocalized} disagreeing block(s) whose halves each agreed"
+        partial = Partial(numerical, analytic, tolerance, np.array(located, dtype=np.intp),
+                          values, gaps, note)
+        return Differences(None, None, note, partial=partial)
+
+
+register(Directional())
