@@ -12,6 +12,7 @@ import types
 import numpy as np
 
 from ._identity import is_fastgrad_function, is_fastgrad_instance
+from .kernels import activations as _codes
 from .kernels import differences as _diff
 from .kernels import softmax as _softmax
 
@@ -126,6 +127,20 @@ class DenseParameter(Structure):
             tables = (np.ascontiguousarray(P.T), np.ascontiguousarray(C.T))
             kernel = _diff.dense_softmax_differences
             head = ()
+        elif self.activation.code == _codes.TANH:
+            Y = self.activation.forward(Z)
+            slope = (1.0 - Y) * (1.0 + Y)
+            shifts = tuple(np.tanh(step_scale / 2**level * inputs_t) for level in (0, 1))
+            tables = (np.ascontiguousarray(Z.T), np.ascontiguousarray(Y.T),
+                      np.ascontiguousarray(slope.T), np.ascontiguousarray(dLdf.T))
+            kernel = _diff.dense_tanh_differences
+            head = ()
+            for start in range(0, value.shape[0], ROWS_PER_CALL):
+                rows = slice(start, min(start + ROWS_PER_CALL, value.shape[0]))
+                kernel(inputs_t[rows], *tables, shifts[0][rows], shifts[1][rows], value[rows],
+                       step_scale, relative, order, central[rows], gap[rows])
+                advance(central[rows].size)
+            return
         else:
             Y = self.activation.forward(Z)
             tables = (np.ascontiguousarray(Z.T), np.ascontiguousarray(Y.T),

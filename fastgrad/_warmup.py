@@ -47,6 +47,8 @@ def warmup(dtypes=(np.float64, np.float32)):
         differences.dense_differences(activations.TANH, 1.0, m, m, m, m, m, 1e-5, True, 4,
                                       out2, out2.copy())
         differences.dense_softmax_differences(m, m, m, m, 1e-5, True, 4, out2, out2.copy())
+        differences.dense_tanh_differences(m, m, m, m, m, m, m, m, 1e-5, True, 4, out2,
+                                           out2.copy())
         widths = np.array([2, 2], dtype=np.int64)
         offsets = np.zeros(2, dtype=np.int64)
         codes = np.array([0, activations.TANH], dtype=np.int64)

@@ -8,11 +8,16 @@ Two sets exist on purpose:
 * ``EXACT_JIT`` for scalar rules (shared by layers and checks) and for the finite-difference
   kernels of the checker. No fastmath at all: re-association would fold ``(x + h) - x`` into
   ``h`` and destroy the exactly representable step that central differences rely on.
+
+Both use NumPy's error model: a division by zero gives inf or NaN (which the checker reports
+like any other NaN) instead of raising, and the loops stay free of the checks that would keep
+them from vectorising.
 """
 
 #: A set (Numba rejects frozenset); treat as read-only.
 LAYER_FASTMATH = {"nsz", "contract", "arcp", "reassoc"}
 
-EXACT_SCALAR_JIT = {"cache": True, "nogil": True, "fastmath": False}
-EXACT_JIT = {"cache": True, "nogil": True, "parallel": True, "fastmath": False}
-LAYER_JIT = {"cache": True, "nogil": True, "parallel": True, "fastmath": LAYER_FASTMATH}
+_COMMON = {"cache": True, "nogil": True, "error_model": "numpy"}
+EXACT_SCALAR_JIT = {**_COMMON, "fastmath": False}
+EXACT_JIT = {**_COMMON, "parallel": True, "fastmath": False}
+LAYER_JIT = {**_COMMON, "parallel": True, "fastmath": LAYER_FASTMATH}

@@ -99,30 +99,25 @@ class Directional:
         analytic = np.array([r[1] for r in results])
         tolerance = np.array([r[2] for r in results])
         located = []
+        exact = {}  # located element -> (central difference, gap)
         unlocalized = 0
         for k in np.flatnonzero(np.abs(numerical - analytic) > tolerance):
-            # bisect contiguous blocks; each level measures the left half and infers the right
-            # half from its parent (same step, order 2), so a level costs two evaluations
-            whole = measure(k, slice(0, size), 2)
-            pending = [((0, size), whole)]
-            while pending and len(located) < MAX_LOCATED:
-                (start, stop), parent = pending.pop()
-                if stop - start == 1:
-                    if start not in located:
-                        located.append(start)
-                    continue
-                middle = (start + stop) // 2
-                left = measure(k, slice(start, middle), 2)
-                right = (parent[0] - left[0], parent[1] - left[1],
-                         _tolerance(k, slice(middle, stop)))
-                wrong = [(bounds, part) for bounds, part in (((start, middle), left),
-                                                               ((middle, stop), right))
-                         if abs(part[0] - part[1]) > part[2]]
-                if not wrong:
-                    unlocalized += 1
-                pending += wrong
-        values, gaps = element_values(problem, located) if located else (np.zeros(0),
-                                                                          np.zeros(0))
+            # the elements located so far, differenced exactly, may explain this direction too
+            explained = sum(signs[k, i] * scale[i] * (exact[i][0] - grad[i]) for i in exact)
+            if abs(numerical[k] - analytic[k] - explained) <= tolerance[k]:
+                continue
+            found, blind = self._bisect(k, size, measure, _tolerance,
+                                        MAX_LOCATED - len(located))
+            unlocalized += blind
+            new = [i for i in found if i not in exact]
+            if new:
+                values, gaps = element_values(problem, new)
+                exact.update(zip(new, zip(values, gaps, strict=True), strict=True))
+                located += new
+            if len(located) >= MAX_LOCATED:
+                break
+        values = np.array([exact[i][0] for i in located])
+        gaps = np.array([exact[i][1] for i in located])
         note = (f"{problem.n_directions} random directions, order {problem.order}; "
                 f"{len(located)} element(s) located and differenced exactly")
         if unlocalized:
@@ -130,6 +125,33 @@ class Directional:
         partial = Partial(numerical, analytic, tolerance, np.array(located, dtype=np.intp),
                           values, gaps, note)
         return Differences(None, None, note, partial=partial)
+
+    @staticmethod
+    def _bisect(k, size, measure, tolerance_of, limit):
+        """Halve direction k's support down to the single elements that disagree.
+
+        Each level measures the left half and infers the right half from its parent (same
+        step, order 2): two evaluations of fn a level.
+        """
+        located = []
+        blind = 0
+        pending = [((0, size), measure(k, slice(0, size), 2))]
+        while pending and len(located) < limit:
+            (start, stop), parent = pending.pop()
+            if stop - start == 1:
+                located.append(start)
+                continue
+            middle = (start + stop) // 2
+            left = measure(k, slice(start, middle), 2)
+            right = (parent[0] - left[0], parent[1] - left[1],
+                     tolerance_of(k, slice(middle, stop)))
+            wrong = [(bounds, part) for bounds, part in (((start, middle), left),
+                                                           ((middle, stop), right))
+                     if abs(part[0] - part[1]) > part[2]]
+            if not wrong:
+                blind += 1
+            pending += wrong
+        return located, blind
 
 
 register(Directional())
