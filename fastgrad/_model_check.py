@@ -16,6 +16,7 @@ from ._threads import threads_for
 from ._validation import check_positive
 from .kernels import activations as _codes
 from .kernels import model as _kernels
+from .methods import noise_floor
 
 METHODS = ("auto", "model", "exhaustive")
 #: Elements of a parameter differenced per kernel call (progress granularity).
@@ -316,6 +317,9 @@ def _model_differences(model, X, Y, epsilon, order, progress):
     alphas = np.array([0.0] + [float(layer.activation.alpha) for _, layer in chain])
     total = sum(layer.parameters[name].size for _, layer in chain for name in ("W", "b"))
     numerical = [{} for _ in model.layers]
+    # a perturbation can move every sample's loss term: the floor uses their total
+    finest = epsilon / (1 if order == 2 else 2)
+    noise = noise_floor(float(np.sqrt(np.sum(base_loss**2))) / X.shape[0], finest, np.float64)
     with progress_bar(total, progress, "model check", small=total < 2**14) as bar:
         for position, (index, layer) in enumerate(chain, start=1):
             slopes, margin = _linear_tables(position, chain, pre, weights)
@@ -332,7 +336,7 @@ def _model_differences(model, X, Y, epsilon, order, progress):
                         cost.code, Y64, base_loss, slopes, margin, epsilon, False, order,
                         central[block], gap[block])
                     bar.update(central[block].size)
-                numerical[index][name] = (central, gap)
+                numerical[index][name] = (central, gap, noise)
     return numerical
 
 
@@ -413,7 +417,7 @@ def _exhaustive_differences(model, X, Y, epsilon, order, analytic, progress, see
             result = check_gradients(fn, analytic[index][name], value, 1.0, h=epsilon,
                                      method="exhaustive", order=order, progress=progress,
                                      seed=seed)
-            numerical[index][name] = (result.numerical, result.gap)
+            numerical[index][name] = (result.numerical, result.gap, result.noise)
     return numerical
 
 
@@ -425,11 +429,12 @@ def _report(model, X, Y, epsilon, numerical, analytic, method, note, rtol, atol,
     table = _tolerances.tolerance(dtype, np.float64)
     passed = True
     for index, layer in enumerate(model.layers):
-        for name, (central, gap) in numerical[index].items():
+        for name, (central, gap, noise) in numerical[index].items():
             ana = analytic[index][name]
+            noise = np.broadcast_to(noise, central.shape).copy() if noise is not None else None
             tolerance_args = {"rtol": table.rtol if rtol is None else rtol,
                               "atol": table.atol if atol is None else atol,
-                              "scaled_atol": atol is None}
+                              "scaled_atol": atol is None, "noise": noise}
             fields = compare(central, gap, ana, **tolerance_args)
             refined = 0
             if not fields["passed"] and len(fields["nan_elements"]) == 0:
@@ -442,7 +447,7 @@ def _report(model, X, Y, epsilon, numerical, analytic, method, note, rtol, atol,
                 if gap is None:
                     gap = np.zeros_like(central)
                 refined = refine_failures(fn, value, np.ones(()), central, gap, failing,
-                                          epsilon, False).size
+                                          epsilon, False, noise=noise).size
                 if refined:
                     fields = compare(central, gap, ana, **tolerance_args)
             smooth = fields["smooth"]

@@ -10,6 +10,8 @@ likely. Values that then agree replace the coarse ones and are listed as refined
 
 import numpy as np
 
+from .methods import noise_floor
+
 #: Most failing elements re-differenced (more failures than this are not step artefacts).
 REFINE_MAX = 64
 #: Step reductions tried in turn while an element still fails.
@@ -18,7 +20,8 @@ REFINE_FACTORS = (100.0, 10000.0)
 #: under sqrt(eps) * |g|, far below the tolerance (a noisy gap must not look like a kink).
 
 
-def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale, relative):
+def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale, relative,
+                    noise=None, resolution=None):
     """Re-difference failing elements of ``x`` with smaller steps, in place.
 
     Parameters
@@ -33,6 +36,12 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
         ``failing_after() -> bool array``: which elements fail with the current values.
     step_scale, relative : float, bool
         The step rule of the coarse differences.
+    noise : numpy.ndarray, optional
+        Per-element noise floors, updated in place for refined elements: the re-evaluation
+        goes through fn as a black box, so its floor is the black-box one at the finer step.
+    resolution : numpy.ndarray, optional
+        Per element, the tolerance without noise. An element whose refined floor would exceed
+        it is left as it was: a difference that cannot resolve the tolerance decides nothing.
 
     Returns
     -------
@@ -45,6 +54,8 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
     base = np.asarray(evaluate(x.copy()), dtype=np.float64).reshape(-1)
     floor = float(np.sqrt(np.finfo(x.dtype).eps))
     refined = set()
+    coarse_noise = None if noise is None else noise.reshape(-1).copy()
+    black_box = float(np.sqrt(np.sum((base * weights) ** 2)))
     for factor in REFINE_FACTORS:
         if step_scale / factor < floor:
             break
@@ -55,6 +66,9 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
             value = x.reshape(-1)[index]
             h = step_scale / factor * (max(1.0, abs(value)) if relative else 1.0)
             if h < floor * max(1.0, abs(value)):
+                continue
+            refined_noise = float(noise_floor(black_box, h, x.dtype))
+            if resolution is not None and refined_noise > resolution.reshape(-1)[index]:
                 continue
             sums = []
             for target in (value + h, value - h):
@@ -68,5 +82,7 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
             flat_numerical[index] = (up + down) / (h_plus + h_minus)
             if flat_gap is not None:
                 flat_gap[index] = (up / h_plus - down / h_minus) / 2.0
+            if noise is not None:  # the noise floor grows as the step shrinks
+                noise.reshape(-1)[index] = max(coarse_noise[index] * factor, refined_noise)
             refined.add(int(index))
     return np.array(sorted(refined), dtype=np.intp)

@@ -43,6 +43,9 @@ class GradCheckResult(float):
     gap : numpy.ndarray or None
         Half the difference between the forward and backward one-sided differences: about
         ``h * g''`` where the function is smooth, about half the jump in slope at a kink.
+    noise : numpy.ndarray or None
+        Per element, the rounding-noise floor of its difference (``8 eps S / h`` with S the
+        magnitude of the outputs it moves), included in its tolerance.
     analytic : numpy.ndarray
         The gradient that was checked.
     max_abs_error, max_rel_error : float
@@ -134,7 +137,7 @@ _NO_INDICES = np.zeros((0, 0), dtype=np.intp)
 KINK_SLACK = 0.1
 
 
-def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10):
+def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10, noise=None):
     """Compare differences with the analytic gradient element by element.
 
     Parameters
@@ -150,6 +153,8 @@ def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10):
         absolute (given by the caller).
     n_worst : int
         How many of the worst elements to report.
+    noise : numpy.ndarray, optional
+        Per-element rounding-noise floor of the differences, added to each tolerance.
 
     Returns
     -------
@@ -168,6 +173,8 @@ def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10):
     scale = float(magnitude.max()) if magnitude.size else 0.0
     atol_abs = atol * scale if scaled_atol else atol
     allowed = atol_abs + rtol * abs_analytic
+    if noise is not None:
+        allowed = allowed + np.asarray(noise, dtype=np.float64).reshape(allowed.shape)
     outside = error > allowed
     if not all_finite:
         outside &= finite

@@ -14,6 +14,7 @@ import numpy as np
 from ._identity import is_fastgrad_function, is_fastgrad_instance
 from .kernels import activations as _codes
 from .kernels import differences as _diff
+from .kernels import losses as _losses
 from .kernels import softmax as _softmax
 
 #: Rows of a parameter matrix differenced per kernel call (progress granularity).
@@ -31,6 +32,10 @@ class Structure:
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         raise NotImplementedError
 
+    def magnitude(self, value, dLdf):
+        """Per element: root-sum-square of output * dLdf over the outputs it can move."""
+        raise NotImplementedError
+
 
 class Elementwise(Structure):
     """``fn = activation.forward`` for an elementwise built-in activation."""
@@ -41,6 +46,9 @@ class Elementwise(Structure):
 
     def evaluate(self, value):
         return self.activation.forward(value)
+
+    def magnitude(self, value, dLdf):
+        return np.abs(self.activation.forward(value) * dLdf)
 
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         _diff.elementwise_differences(self.activation.code, float(self.activation.alpha),
@@ -59,6 +67,11 @@ class RowSoftmax(Structure):
 
     def evaluate(self, value):
         return self.activation.forward(value)
+
+    def magnitude(self, value, dLdf):
+        rows = np.sqrt(((self.activation.forward(value) * dLdf) ** 2).sum(axis=-1,
+                                                                          keepdims=True))
+        return np.broadcast_to(rows, value.shape)
 
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         if value.ndim == 0:
@@ -80,6 +93,14 @@ class LossOf(Structure):
 
     def evaluate(self, value):
         return self.loss.forward(self.Y, value)
+
+    def magnitude(self, value, dLdf):
+        Y, y_hat = self.loss._arrays(self.Y, value)
+        terms = np.empty(y_hat.size, dtype=np.float64)
+        _losses.loss_terms(self.loss.code, Y.reshape(-1).astype(np.float64),
+                           y_hat.reshape(-1).astype(np.float64), terms)
+        scale = abs(float(np.asarray(dLdf).reshape(-1)[0])) / y_hat.shape[0]
+        return np.abs(terms).reshape(value.shape) * scale
 
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         Y, y_hat = self.loss._arrays(self.Y, value)
@@ -110,6 +131,12 @@ class DenseParameter(Structure):
     def evaluate(self, value):
         X, W, b = self._arrays(value)
         return self.activation.forward(X @ W + b)
+
+    def magnitude(self, value, dLdf):
+        squares = (self.evaluate(value) * dLdf) ** 2
+        if is_fastgrad_instance(self.activation, "SoftMax"):  # a column moves whole rows
+            return np.full(value.shape, float(np.sqrt(squares.sum())))
+        return np.broadcast_to(np.sqrt(squares.sum(axis=0)), value.shape)
 
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         X, W, b = self._arrays(value)

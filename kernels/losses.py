@@ -65,3 +65,10 @@ def loss_gradient(code, scale, Y, Y_hat, out):
     """out[i] = scale * term'(Y[i], Y_hat[i]) over 1-D arrays."""
     for i in prange(Y.size):
         out[i] = scale * loss_term_derivative(code, Y[i], Y_hat[i])
+
+
+@njit(**LAYER_JIT)
+def loss_terms(code, Y, Y_hat, out):
+    """out[i] = term(Y[i], Y_hat[i]) over 1-D arrays (each element's share of the loss)."""
+    for i in prange(Y.size):
+        out[i] = loss_term(code, Y[i], Y_hat[i])

@@ -29,6 +29,8 @@ class Problem:
     seed: object
     #: The analytic gradient (float64, like x): methods that search use it.
     grad: np.ndarray = None
+    #: The dtype the analytic gradient was computed in.
+    grad_dtype: object = np.dtype(np.float64)
     #: Default relative tolerance of the check (from the per-dtype table or the caller).
     rtol: float = 1e-6
     n_directions: int = 4
@@ -72,6 +74,39 @@ class Problem:
         return tuple(int(i) for i in np.unravel_index(flat_index, self.x.shape))
 
 
+#: Rounding-noise allowance of a difference, in eps of the evaluation dtype: an element whose
+#: perturbation can move outputs of root-sum-square magnitude S (of output * dLdf) cannot be
+#: differenced more finely than about eps * S / h. Root-sum-square, because the rounding
+#: errors of many outputs add with random signs (a sum of magnitudes hid a real float32
+#: accumulation bug over 50,000 samples); "can move", because an output that should move by
+#: less than its ulp does not move at all, and that is exactly the error (saturated softmax).
+NOISE_ULPS = 8
+
+
+def noise_floor(magnitude, steps, dtype):
+    """``NOISE_ULPS * eps * magnitude / steps``; magnitude is a root-sum-square (see above)."""
+    return NOISE_ULPS * np.finfo(dtype).eps * np.asarray(magnitude, np.float64) / steps
+
+
+#: The analytic gradient is rounded too: computed in a dtype with machine epsilon eps from
+#: terms of magnitude S, it cannot be closer than about eps * S to the truth (a float32 softmax
+#: backward at saturated logits loses most digits that way). In eps of the gradient's dtype.
+ANALYTIC_ULPS = 8
+
+
+def analytic_floor(magnitude, dtype):
+    """``ANALYTIC_ULPS * eps * magnitude``: the rounding an analytic gradient may carry."""
+    return ANALYTIC_ULPS * np.finfo(dtype).eps * np.asarray(magnitude, np.float64)
+
+
+def finest_steps(problem):
+    """The smallest step each element was differenced with (h, or h/2 for order 4)."""
+    scale = problem.step_scale / (1 if problem.order == 2 else 2)
+    if problem.relative:
+        return scale * np.maximum(1.0, np.abs(problem.x.astype(np.float64)))
+    return np.full(problem.x.shape, scale)
+
+
 def _add_note(error, note):
     if hasattr(error, "add_note"):
         error.add_note(note)
@@ -91,6 +126,10 @@ class Differences:
     gap: np.ndarray
     note: str
     partial: object = None
+    #: Per element: the rounding-noise floor of its difference (added to its tolerance).
+    noise: np.ndarray = None
+    #: Per element (or one value): root-sum-square of output * dLdf it can move.
+    magnitude: object = None
 
 
 _REGISTRY = {}

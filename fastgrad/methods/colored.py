@@ -22,7 +22,7 @@ import itertools
 import numpy as np
 
 from ..kernels.differences import combine
-from . import Differences, register
+from . import Differences, finest_steps, noise_floor, register
 from ._evaluate import WorkBuffer, changes
 from .directional import NOISE_ULPS
 
@@ -198,13 +198,26 @@ class Colored:
                                                      scale_flat):
                 numerical[members] = values
                 gap[members] = gaps
+        magnitude = _magnitude(problem, pairs)
+        noise = noise_floor(magnitude, finest_steps(problem), problem.x.dtype)
         verified, detail = _verify(problem, numerical)
         note = (f"pairs (input axis, output axis) {list(pairs)}, {len(groups)} group(s), "
                 f"{len(groups) * 2 * levels} evaluations; {detail}")
         if not verified:
             return _fall_back(problem, f"its result was rejected: {detail}")
         return Differences(numerical.reshape(problem.x.shape), gap.reshape(problem.x.shape),
-                           note)
+                           note, noise=noise, magnitude=magnitude)
+
+
+def _magnitude(problem, pairs):
+    """Per element: root-sum-square of fn(x) * dLdf over the slice of outputs it can move."""
+    by_output = sorted(pairs, key=lambda pair: pair[1])
+    paired_out = {b for _, b in pairs}
+    weighted = (np.asarray(problem.f0, dtype=np.float64) * problem.dLdf) ** 2
+    other = tuple(axis for axis in range(weighted.ndim) if axis not in paired_out)
+    reduced = np.sqrt(weighted.sum(axis=other) if other else weighted)
+    index = np.indices(problem.x.shape)
+    return reduced[tuple(index[a] for a, _ in by_output)]
 
 
 def _fall_back(problem, why):

@@ -19,7 +19,7 @@ for b wrong elements among P.
 import numpy as np
 
 from ..kernels.differences import combine
-from . import Differences, register
+from . import Differences, analytic_floor, noise_floor, register
 from ._evaluate import actual_steps, changes, element_values
 
 #: Rounding noise allowance of a directional difference, in eps of the evaluation dtype.
@@ -31,7 +31,8 @@ MAX_LOCATED = 32
 class Partial:
     """What a method that does not difference every element found."""
 
-    def __init__(self, numerical, analytic, tolerance, located, values, gaps, note):
+    def __init__(self, numerical, analytic, tolerance, located, values, gaps, note,
+                 explained, noise, capped=False):
         self.numerical = numerical      # directional differences
         self.analytic = analytic        # directional derivatives from grad
         self.tolerance = tolerance      # per direction
@@ -39,6 +40,9 @@ class Partial:
         self.values = values            # their central differences
         self.gaps = gaps
         self.note = note
+        self.explained = explained      # per direction: accounted for by the located elements
+        self.noise = noise              # rounding-noise floor of each located element
+        self.capped = capped            # the search stopped at MAX_LOCATED elements
 
 
 class Directional:
@@ -61,6 +65,9 @@ class Directional:
         weights = problem.dLdf.astype(np.float64)
         noise_scale = NOISE_ULPS * np.finfo(problem.x.dtype).eps * float(
             np.sum(np.abs(f0 * weights)))
+        # the analytic gradient's own rounding (see methods.analytic_floor), per unit of |d|
+        analytic_scale = float(analytic_floor(np.sqrt(np.sum((f0 * weights) ** 2)),
+                                              problem.grad_dtype))
         t = problem.step_scale
         levels = 1 if problem.order == 2 else 2
 
@@ -91,7 +98,8 @@ class Directional:
         def _tolerance(k, index, order=2):
             terms = signs[k, index] * scale[index] * grad[index]
             finest = t / 2 ** (levels - 1) if order == 4 else t
-            return problem.rtol * float(np.linalg.norm(terms)) + noise_scale / finest
+            return (problem.rtol * float(np.linalg.norm(terms)) + noise_scale / finest
+                    + analytic_scale * float(np.linalg.norm(scale[index])))
 
         everything = slice(0, size)
         results = [measure(k, everything, problem.order) for k in range(problem.n_directions)]
@@ -118,12 +126,21 @@ class Directional:
                 break
         values = np.array([exact[i][0] for i in located])
         gaps = np.array([exact[i][1] for i in located])
+        # a direction whose disagreement the located elements account for is decided by them
+        # (failures are reported element by element; kinks are not failures)
+        corrections = np.array([sum(signs[k, i] * scale[i] * (exact[i][0] - grad[i])
+                                    for i in exact) for k in range(problem.n_directions)])
+        explained = np.abs(numerical - analytic - corrections) <= tolerance
         note = (f"{problem.n_directions} random directions, order {problem.order}; "
                 f"{len(located)} element(s) located and differenced exactly")
         if unlocalized:
             note += f"; {unlocalized} disagreeing block(s) whose halves each agreed"
-        partial = Partial(numerical, analytic, tolerance, np.array(located, dtype=np.intp),
-                          values, gaps, note)
+        located = np.array(located, dtype=np.intp)
+        finest = t / (1 if problem.order == 2 else 2) * scale[located]
+        total = float(np.sum(np.abs(f0 * weights)))
+        partial = Partial(numerical, analytic, tolerance, located, values, gaps, note, explained,
+                          noise_floor(np.full(located.size, total), finest, problem.x.dtype),
+                          capped=located.size >= MAX_LOCATED)
         return Differences(None, None, note, partial=partial)
 
     @staticmethod

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._progress import progress_bar
 from ..kernels.differences import combine
-from . import Differences, register
+from . import Differences, finest_steps, noise_floor, register
 
 #: How many elements the stacking probe compares with single calls.
 N_PROBE = 3
@@ -65,6 +65,11 @@ def _stack(problem, flat_indices):
         stack[first + n + rows, flat_indices] = minus
         taken.append((h_plus, h_minus))
     return stack.reshape((len(stack), *problem.x.shape)), taken
+
+
+def _magnitude(problem):
+    """Root-sum-square of fn(x) * dLdf: a black box may move any output (see noise_floor)."""
+    return float(np.sqrt(np.sum((problem.f0.astype(np.float64) * problem.dLdf) ** 2)))
 
 
 def _differences(outputs, n, taken, dLdf_flat, order):
@@ -151,7 +156,10 @@ class Exhaustive:
                 n_calls += 1
                 bar.update(len(indices))
         note = f"stacked, {chunk} element(s) per call, {n_calls} call(s)"
-        return Differences(central.reshape(problem.x.shape), gap.reshape(problem.x.shape), note)
+        magnitude = _magnitude(problem)
+        noise = noise_floor(magnitude, finest_steps(problem), problem.x.dtype)
+        return Differences(central.reshape(problem.x.shape), gap.reshape(problem.x.shape), note,
+                           noise=noise, magnitude=magnitude)
 
     def _loop(self, problem, reason):
         size = problem.x.size
@@ -187,8 +195,10 @@ class Exhaustive:
         if not np.array_equal(work, problem.x):
             raise ValueError("fn: modified its input array; fastgrad cannot difference a "
                              "function that writes to its argument")
+        magnitude = _magnitude(problem)
+        noise = noise_floor(magnitude, finest_steps(problem), problem.x.dtype)
         return Differences(central.reshape(problem.x.shape), gap.reshape(problem.x.shape),
-                           f"one element per call ({reason})")
+                           f"one element per call ({reason})", noise=noise, magnitude=magnitude)
 
 
 register(Exhaustive())

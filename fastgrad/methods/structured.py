@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _structure
 from .._progress import progress_bar
-from . import Differences, register
+from . import Differences, finest_steps, noise_floor, register
 
 #: Agreement required between fn and its structure, in units of the evaluation dtype's eps.
 VERIFY_ULPS = 1e3
@@ -71,7 +71,10 @@ class Structured:
                                   problem.relative, problem.order, central, gap, bar.update)
         how = "fastgrad's own function" if problem.structure_trusted else \
             "verified against fn at two points"
-        return Differences(central, gap, f"{structure.description} ({how})")
+        magnitude = structure.magnitude(problem.x, problem.dLdf)
+        noise = noise_floor(magnitude, finest_steps(problem), problem.x.dtype)
+        return Differences(central, gap, f"{structure.description} ({how})", noise=noise,
+                           magnitude=magnitude)
 
 
 register(Structured())

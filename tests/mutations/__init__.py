@@ -1,0 +1,1 @@
+"""A catalogue of realistic backward-pass bugs, each next to its correct twin."""

@@ -1,0 +1,218 @@
+"""Realistic backprop bugs, each a small wrong backward next to its correct twin.
+
+A ``Case`` builds, for a seed, dtype and shape, the function being checked and two gradients:
+the correct one and the mutated one. Every method that applies must catch every mutation and
+pass every correct twin (``tests/test_reliability.py``). The forward functions are fastgrad's
+own where the bug is in a hand-written backward of a fastgrad object (so the structured method
+applies), and plain NumPy black boxes otherwise.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastgrad import activations, costs, losses
+
+SELU_LAMBDA = 1.0507009873554805
+SELU_ALPHA = 1.6732632423543772
+
+
+@dataclass
+class Case:
+    name: str
+    build: object          # build(rng, dtype, shape) -> (fn, x, dLdf, correct, wrong)
+    structured: bool       # fn is fastgrad's own: the structured method applies
+    square: bool = False   # needs n_rows == n_cols to keep shapes right
+    dtypes: tuple = ("float64", "float32")
+    #: The Jacobian has axis structure (colored applies); losses map to a scalar.
+    sparse: bool = True
+    #: Shape of the bug checks when the bug needs size to show (None: the suite's default).
+    bug_shape: tuple = None
+
+
+def _activation(activation, wrong_derivative, *, away_from_kinks=False):
+    def build(rng, dtype, shape, near_kinks=False):
+        x = rng.normal(scale=2.0, size=shape)
+        if away_from_kinks and not near_kinks:
+            x = np.where(np.abs(x) < 0.05, 0.5, x)
+        if near_kinks:  # exact kinks and points within a step of them
+            x.flat[::3] = 0.0
+            x.flat[1::5] = 1e-9
+            x.flat[2::7] = -1e-9
+        x = x.astype(dtype)
+        dLdY = rng.normal(size=shape).astype(dtype)
+        correct = activation.backward(x, dLdY)
+        wrong = (wrong_derivative(x.astype(np.float64)) * dLdY).astype(dtype)
+        return activation.forward, x, dLdY, correct, wrong
+    return build
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _softmax_case(wrong_backward):
+    softmax = activations.SoftMax()
+
+    def build(rng, dtype, shape, near_kinks=False):
+        # large-magnitude logits where checking near kinks is asked for
+        x = rng.normal(scale=50.0 if near_kinks else 2.0, size=shape).astype(dtype)
+        dLdY = rng.normal(size=shape).astype(dtype)
+        wrong = wrong_backward(x.astype(np.float64), dLdY.astype(np.float64)).astype(dtype)
+        return softmax.forward, x, dLdY, softmax.backward(x, dLdY), wrong
+    return build
+
+
+def _loss_case(loss, wrong_backward, labels):
+    def build(rng, dtype, shape, near_kinks=False):
+        P = rng.uniform(0.05, 0.95, size=shape)
+        if labels == "one_hot":
+            P /= P.sum(axis=1, keepdims=True)
+            Y = np.eye(shape[1])[rng.integers(0, shape[1], shape[0])]
+        elif labels == "binary":
+            Y = rng.integers(0, 2, size=shape).astype(float)
+        else:
+            Y = rng.normal(size=shape)
+            if near_kinks:  # |y - p| at its kink for some elements
+                Y.flat[::4] = P.flat[::4].astype(dtype)
+        P = P.astype(dtype)
+        correct = loss.backward(Y, P)
+        wrong = wrong_backward(Y, P.astype(np.float64)).astype(dtype)
+
+        def fn(p, loss=loss, Y=Y):
+            return loss.forward(Y, p)
+
+        return fn, P, 1.0, correct, wrong
+    return build
+
+
+class DenseLayer:
+    """A user's dense layer ``Y = tanh(X @ W + b)``: a black box for fastgrad."""
+
+    def __init__(self, X, b):
+        self.X = X
+        self.b = b
+
+    def __call__(self, W):
+        return np.tanh(self.X @ W + self.b)
+
+
+def _dense_case(mutate):
+    def build(rng, dtype, shape, near_kinks=False):
+        n_in, n_out = shape
+        n_samples = max(n_in, n_out)  # square layers keep a transposed dW the same shape
+        X = rng.normal(size=(n_samples, n_in)).astype(dtype)
+        W = (rng.normal(size=shape) / np.sqrt(n_in)).astype(dtype)
+        b = rng.normal(size=n_out).astype(dtype)
+        dLdY = rng.normal(size=(n_samples, n_out)).astype(dtype)
+        Z = X.astype(np.float64) @ W + b
+        dZ = (1 - np.tanh(Z) ** 2) * dLdY
+        correct = (X.T @ dZ).astype(dtype)
+        wrong = mutate(X.astype(np.float64), Z, dZ, correct.astype(np.float64)).astype(dtype)
+        return DenseLayer(X, b), W, dLdY, correct, wrong
+    return build
+
+
+def _bias_case(mutate):
+    """Checks b of ``tanh(X @ W + b)`` (shape (1, n_out))."""
+    def build(rng, dtype, shape, near_kinks=False):
+        n_samples, n_out = shape
+        X = rng.normal(size=(n_samples, 3)).astype(dtype)
+        W = rng.normal(size=(3, n_out)).astype(dtype)
+        b = rng.normal(size=(1, n_out)).astype(dtype)
+        dLdY = rng.normal(size=(n_samples, n_out)).astype(dtype)
+        dZ = (1 - np.tanh(X.astype(np.float64) @ W + b) ** 2) * dLdY
+        correct = dZ.sum(axis=0, keepdims=True).astype(dtype)
+        wrong = mutate(dZ, correct.astype(np.float64)).astype(dtype)
+
+        def fn(value, X=X, W=W):
+            return np.tanh(X @ W + value)
+
+        return fn, b, dLdY, correct, wrong
+    return build
+
+
+def _corrupt_element(g):
+    out = g.copy()
+    out.flat[out.size // 2] += 0.5 + abs(out.flat[out.size // 2])
+    return out
+
+
+def _corrupt_row(g):
+    out = g.copy()
+    out[out.shape[0] // 2] += 0.5 + np.abs(out[out.shape[0] // 2])
+    return out
+
+
+def _running_sum(dtype):
+    """db accumulated one sample at a time in a narrow float type."""
+    def mutate(dZ, correct):
+        total = np.zeros(dZ.shape[1], dtype=dtype)
+        for row in dZ.astype(dtype):
+            total = (total + row).astype(dtype)
+        return total.reshape(1, -1).astype(np.float64)
+    return mutate
+
+
+CASES = [
+    Case("sigmoid derivative at the output, f'(y) not f'(x)",
+         _activation(activations.Sigmoid(),
+                     lambda x: _sigmoid(_sigmoid(x)) * (1 - _sigmoid(_sigmoid(x)))), True),
+    Case("tanh derivative at the output, f'(y) not f'(x)",
+         _activation(activations.TanH(), lambda x: 1 - np.tanh(np.tanh(x)) ** 2), True),
+    Case("ReLU slope on the negative side", _activation(
+        activations.ReLU(), lambda x: np.where(x > 0, 1.0, 0.01), away_from_kinks=True), True),
+    Case("LeakyReLU slope alpha on the positive side", _activation(
+        activations.LeakyReLU(0.1), lambda x: np.where(x > 0, 0.1, 0.1),
+        away_from_kinks=True), True),
+    Case("ELU derivative without alpha", _activation(
+        activations.ELU(0.5), lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0))),
+        away_from_kinks=True), True),
+    Case("SELU with lambda 1.05 in backward", _activation(
+        activations.SELU(), lambda x: 1.05 * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(
+            np.minimum(x, 0))), away_from_kinks=True), True),
+    Case("softplus derivative exp(x)", _activation(activations.Softplus(), np.exp), True),
+    Case("gaussian derivative missing the 2", _activation(
+        activations.Gaussian(), lambda x: -x * np.exp(-(x**2))), True),
+    Case("sign error in the tanh derivative", _activation(
+        activations.TanH(), lambda x: -(1 - np.tanh(x) ** 2)), True),
+    Case("softmax backward with the Jacobian diagonal only",
+         _softmax_case(lambda x, d: _softmax(x) * (1 - _softmax(x)) * d), True),
+    Case("softmax backward summing over samples, not classes",
+         _softmax_case(lambda x, d: _softmax(x) * (d - np.sum(d * _softmax(x), axis=0))), True),
+    Case("cross-entropy missing 1/m", _loss_case(
+        losses.CrossEntropy(), lambda Y, P: np.where(Y == 0, 0.0, -Y / P), "one_hot"), True,
+         sparse=False),
+    Case("cross-entropy with 1/m applied twice", _loss_case(
+        losses.CrossEntropy(), lambda Y, P: np.where(Y == 0, 0.0, -Y / P) / len(P) ** 2,
+        "one_hot"), True, sparse=False),
+    Case("binary cross-entropy with the wrong sign on (1-y)/(1-p)", _loss_case(
+        costs.BinaryCrossentropy(),
+        lambda Y, P: (np.where(Y == 0, 0.0, -Y / P) - np.where(Y == 1, 0.0, (1 - Y) / (1 - P)))
+        / len(P), "binary"), True, sparse=False),
+    Case("MSE gradient missing the factor 2", _loss_case(
+        costs.MSE(), lambda Y, P: (P - Y) / len(P), "real"), True, sparse=False),
+    Case("MAE gradient with the sign flipped", _loss_case(
+        costs.MAE(), lambda Y, P: np.sign(Y - P) / len(P), "real"), True, sparse=False),
+    Case("dW transposed (square layer)", _dense_case(lambda X, Z, dZ, g: g.T), False, True),
+    Case("dW from the activated output instead of the input", _dense_case(
+        lambda X, Z, dZ, g: np.tanh(Z).T @ dZ), False, True),
+    Case("dW without the activation derivative", _dense_case(
+        lambda X, Z, dZ, g: X.T @ (dZ / (1 - np.tanh(Z) ** 2))), False, True),
+    Case("one element of dW corrupted", _dense_case(lambda X, Z, dZ, g: _corrupt_element(g)),
+         False),
+    Case("one row of dW corrupted", _dense_case(lambda X, Z, dZ, g: _corrupt_row(g)), False),
+    Case("db summed over features instead of samples", _bias_case(
+        lambda dZ, g: np.resize(dZ.sum(axis=1), g.size).reshape(g.shape)), False, True),
+    Case("bias gradient missing (zeros)", _bias_case(lambda dZ, g: np.zeros_like(g)), False),
+    Case("db accumulated in float16 one sample at a time", _bias_case(_running_sum(np.float16)),
+         False),
+    # a float32 running sum is a bug next to a float64 gradient (in float32 it is the norm)
+    Case("db accumulated in float32 for a float64 layer", _bias_case(_running_sum(np.float32)),
+         False, dtypes=("float64",), bug_shape=(50_000, 5)),
+]
