@@ -194,7 +194,9 @@ def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, pro
         refined = refine_failures(lambda value: problem.call(value, "(refining)"), problem.x,
                                   problem.dLdf, differences.numerical, differences.gap,
                                   failing, problem.step_scale, problem.relative,
-                                  noise=differences.noise, resolution=resolution)
+                                  noise=differences.noise, resolution=resolution,
+                                  structure=problem.structure if chosen.name == "structured"
+                                  else None)
         if refined.size:
             tolerance_args["noise"] = _floors(differences, grad_dtype)
             fields = compare(differences.numerical, differences.gap, analytic,

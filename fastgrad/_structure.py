@@ -36,6 +36,13 @@ class Structure:
         """Per element: root-sum-square of output * dLdf over the outputs it can move."""
         raise NotImplementedError
 
+    #: Elementwise structures can difference any subset of elements on its own (refinement).
+    elementwise = False
+
+    def subset_differences(self, value, dLdf, flat_indices, step_scale, relative):
+        """Order-2 (central, gap) of the given elements only (elementwise structures)."""
+        raise NotImplementedError
+
 
 class Elementwise(Structure):
     """``fn = activation.forward`` for an elementwise built-in activation."""
@@ -49,6 +56,17 @@ class Elementwise(Structure):
 
     def magnitude(self, value, dLdf):
         return np.abs(self.activation.forward(value) * dLdf)
+
+    elementwise = True
+
+    def subset_differences(self, value, dLdf, flat_indices, step_scale, relative):
+        x = np.ascontiguousarray(value.reshape(-1)[flat_indices])
+        weights = np.ascontiguousarray(np.broadcast_to(dLdf, value.shape).reshape(-1)[
+            flat_indices], dtype=value.dtype)
+        central, gap = np.empty_like(x), np.empty_like(x)
+        _diff.elementwise_differences(self.activation.code, float(self.activation.alpha), x,
+                                      weights, step_scale, relative, 2, central, gap)
+        return central, gap
 
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         _diff.elementwise_differences(self.activation.code, float(self.activation.alpha),
@@ -101,6 +119,18 @@ class LossOf(Structure):
                            y_hat.reshape(-1).astype(np.float64), terms)
         scale = abs(float(np.asarray(dLdf).reshape(-1)[0])) / y_hat.shape[0]
         return np.abs(terms).reshape(value.shape) * scale
+
+    elementwise = True
+
+    def subset_differences(self, value, dLdf, flat_indices, step_scale, relative):
+        Y, y_hat = self.loss._arrays(self.Y, value)
+        scale = float(np.asarray(dLdf).reshape(-1)[0]) / y_hat.shape[0]
+        y = np.ascontiguousarray(Y.reshape(-1)[flat_indices], dtype=value.dtype)
+        p = np.ascontiguousarray(y_hat.reshape(-1)[flat_indices])
+        central, gap = np.empty_like(p), np.empty_like(p)
+        _diff.loss_differences(self.loss.code, y, p, scale, step_scale, relative, 2, central,
+                               gap)
+        return central, gap
 
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         Y, y_hat = self.loss._arrays(self.Y, value)

@@ -17,12 +17,12 @@ TWIN_SEEDS = range(50)
 TWIN_SHAPES = [(1, 1), (2, 3), (8, 8), (32, 32), (512, 512)]
 DETECTED = {}
 FALSE_FAILURES = {}
-#: Known gap, measured: with 262,144 |y - y_hat| terms a step often crosses one term's kink;
-#: that element fails, and refinement cannot settle it because the re-evaluation goes through
-#: the scalar loss, whose rounding floor at a 100x smaller step exceeds the element's
-#: tolerance: 6 of the 20 checks of this configuration. The fix is to refine elementwise
-#: structures through their own kernel. Bounded here so that it cannot grow unnoticed.
-KNOWN_GAPS = {("MAE gradient with the sign flipped", (512, 512)): 0.35}
+#: Known gap, measured: with 262,144 |y - y_hat| terms a step often crosses one term's kink.
+#: The structured method re-differences such an element through its own kernel; the
+#: directional method, asked for explicitly on this loss, differences the elements it locates
+#: through the scalar loss, whose rounding floor at a smaller step cannot resolve one term:
+#: 2 of the 20 checks of this configuration. Bounded so that it cannot grow unnoticed.
+KNOWN_GAPS = {("MAE gradient with the sign flipped", (512, 512)): 0.15}
 
 
 def _applies(case, method, shape):
