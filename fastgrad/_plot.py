@@ -52,11 +52,13 @@ def plot_check(rows, path):
     plt.close(fig)
 
 
-def plot_bench(timings, path):
-    """Time against number of elements, log-log, one line per method."""
+def plot_bench(timings, path, family="TanH() "):
+    """Time against number of elements for one family of cases, log-log, a line per method."""
     plt = _pyplot()
     series = {}
     for timing in timings:
+        if not timing["case"].startswith(family):
+            continue
         for method, (seconds, _estimated) in timing["times"].items():
             if seconds is not None and np.isfinite(seconds):
                 series.setdefault(method, []).append((timing["n_elements"], seconds))
@@ -70,7 +72,7 @@ def plot_bench(timings, path):
     ax.set_ylabel("seconds (estimated points included)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("gradient check time versus size")
+    ax.set_title(f"checking {family.strip()} on growing inputs")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -32,8 +32,11 @@ class Structure:
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         raise NotImplementedError
 
-    def magnitude(self, value, dLdf):
-        """Per element: root-sum-square of output * dLdf over the outputs it can move."""
+    def magnitude(self, value, dLdf, output):
+        """Per element: root-sum-square of output * dLdf over the outputs it can move.
+
+        ``output`` is fn(value), already computed by the checker.
+        """
         raise NotImplementedError
 
     #: Elementwise structures can difference any subset of elements on its own (refinement).
@@ -54,8 +57,8 @@ class Elementwise(Structure):
     def evaluate(self, value):
         return self.activation.forward(value)
 
-    def magnitude(self, value, dLdf):
-        return np.abs(self.activation.forward(value) * dLdf)
+    def magnitude(self, value, dLdf, output):
+        return np.abs(output * dLdf)
 
     elementwise = True
 
@@ -86,9 +89,8 @@ class RowSoftmax(Structure):
     def evaluate(self, value):
         return self.activation.forward(value)
 
-    def magnitude(self, value, dLdf):
-        rows = np.sqrt(((self.activation.forward(value) * dLdf) ** 2).sum(axis=-1,
-                                                                          keepdims=True))
+    def magnitude(self, value, dLdf, output):
+        rows = np.sqrt(((output * dLdf) ** 2).sum(axis=-1, keepdims=True))
         return np.broadcast_to(rows, value.shape)
 
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
@@ -112,7 +114,7 @@ class LossOf(Structure):
     def evaluate(self, value):
         return self.loss.forward(self.Y, value)
 
-    def magnitude(self, value, dLdf):
+    def magnitude(self, value, dLdf, output):
         Y, y_hat = self.loss._arrays(self.Y, value)
         terms = np.empty(y_hat.size, dtype=np.float64)
         _losses.loss_terms(self.loss.code, Y.reshape(-1).astype(np.float64),
@@ -162,8 +164,8 @@ class DenseParameter(Structure):
         X, W, b = self._arrays(value)
         return self.activation.forward(X @ W + b)
 
-    def magnitude(self, value, dLdf):
-        squares = (self.evaluate(value) * dLdf) ** 2
+    def magnitude(self, value, dLdf, output):
+        squares = (output * dLdf) ** 2
         if is_fastgrad_instance(self.activation, "SoftMax"):  # a column moves whole rows
             return np.full(value.shape, float(np.sqrt(squares.sum())))
         return np.broadcast_to(np.sqrt(squares.sum(axis=0)), value.shape)

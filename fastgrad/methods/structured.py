@@ -71,7 +71,8 @@ class Structured:
                                   problem.relative, problem.order, central, gap, bar.update)
         how = "fastgrad's own function" if problem.structure_trusted else \
             "verified against fn at two points"
-        magnitude = structure.magnitude(problem.x, problem.dLdf)
+        magnitude = structure.magnitude(problem.x, problem.dLdf,
+                                        np.asarray(problem.f0, dtype=np.float64))
         noise = noise_floor(magnitude, finest_steps(problem), problem.x.dtype)
         return Differences(central, gap, f"{structure.description} ({how})", noise=noise,
                            magnitude=magnitude)
