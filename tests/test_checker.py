@@ -108,7 +108,7 @@ def test_structure_not_trusted_when_fn_differs(rng):
         return 2 * tanh.forward(x)
 
     result = check_gradients(doubled, 2 * tanh.backward(X, dLdY), X, dLdY)
-    assert result.method == "exhaustive" and result.passed
+    assert result.method in ("exhaustive", "colored") and result.passed
     assert "did not reproduce" in result.method_note
     with pytest.raises(ValueError, match=r"structured.*cannot check"):
         check_gradients(doubled, 2 * tanh.backward(X, dLdY), X, dLdY, method="structured")

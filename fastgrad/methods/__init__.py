@@ -155,20 +155,39 @@ def select(name, problem):
         if reason is not None:
             raise ValueError(f"method: {name!r} cannot check this function: {reason}")
         return method, "requested"
-    skipped = []
+    # the first method that needs no estimate (structured) wins; otherwise the cheapest
+    # complete method within the time budget; otherwise the first incomplete one (directional)
+    skipped, fitting = [], []
     for candidate in sorted(_REGISTRY.values(), key=lambda m: -m.priority):
         reason = candidate.unavailable(problem)
-        if reason is None and getattr(candidate, "complete", True):
-            estimate = candidate.estimate(problem) if hasattr(candidate, "estimate") else None
+        complete = getattr(candidate, "complete", True)
+        estimate = None
+        if reason is None and complete and hasattr(candidate, "estimate"):
+            estimate = candidate.estimate(problem)
             if estimate is not None and estimate > problem.time_budget_s:
                 reason = (f"estimated {estimate:.3g} s (one call of fn takes "
                           f"{problem.call_seconds:.3g} s) > time_budget_s "
                           f"{problem.time_budget_s:g}")
-        if reason is None:
-            why = "auto" + (f" ({'; '.join(skipped)})" if skipped else "")
-            return candidate, why
-        skipped.append(f"{candidate.name}: {reason}")
+        if reason is not None:
+            skipped.append(f"{candidate.name}: {reason}")
+            continue
+        if complete and estimate is None and not fitting:
+            return candidate, _auto_reason(skipped)
+        if complete:
+            fitting.append((estimate, candidate))
+            continue
+        if fitting:
+            break
+        return candidate, _auto_reason(skipped)
+    if fitting:
+        estimate, chosen = min(fitting, key=lambda pair: pair[0])
+        others = [f"{m.name}: estimated {e:.3g} s" for e, m in fitting if m is not chosen]
+        return chosen, _auto_reason([*skipped, f"chosen: estimated {estimate:.3g} s", *others])
     raise RuntimeError("no registered method can run: " + "; ".join(skipped))
+
+
+def _auto_reason(parts):
+    return "auto" + (f" ({'; '.join(parts)})" if parts else "")
 
 
 from . import colored, directional, exhaustive, structured  # noqa: E402  (registration)
