@@ -221,6 +221,10 @@ def _validate(model, X, Y, epsilon, method, order, rtol, atol, progress):
     if getattr(model, "cost", None) is None:
         raise ValueError("model: call configure(input_size, cost_type, optimizer) first")
     X = model._input(X)
+    if not np.all(np.isfinite(X)):
+        bad = np.argwhere(~np.isfinite(X))
+        raise ValueError(f"X: contains {len(bad)} NaN or infinite element(s), the first at "
+                         f"index {tuple(int(i) for i in bad[0])}")
     Y = np.asarray(Y)
     if Y.dtype.kind not in "iufb":
         raise TypeError(f"Y: expected a numeric array, got dtype {Y.dtype}")
