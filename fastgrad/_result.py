@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._tolerances import KINK_SLACK
+
 
 @dataclass(frozen=True)
 class WorstElement:
@@ -130,11 +132,9 @@ def relative_error(numerical, analytic):
 
 
 _NO_INDICES = np.zeros((0, 0), dtype=np.intp)
-#: At a kink the analytic value must lie between the one-sided differences; each of those
-#: carries its own O(h) curvature error, so the interval is widened by this fraction of its
-#: half-width. Only elements whose one-sided differences disagree by more than the tolerance
-#: are judged this way; at smooth points the full tolerance applies.
-KINK_SLACK = 0.1
+# Only elements whose one-sided differences disagree by more than the tolerance are judged by
+# the kink rule (KINK_SLACK, in fastgrad._tolerances); at smooth points the full tolerance
+# applies.
 
 
 def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10, noise=None):

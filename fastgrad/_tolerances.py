@@ -38,6 +38,26 @@ TOLERANCES = {
 }
 
 
+# Allowances in units of the machine epsilon of the dtype concerned (so they scale with the
+# dtype by construction). Each is explained where it is used.
+
+#: Rounding floor of one element's difference: NOISE_ULPS * eps * S / h, S the root-sum-square
+#: of the outputs the element can move (fastgrad.methods.noise_floor).
+NOISE_ULPS = 8
+#: Rounding an analytic gradient may carry: ANALYTIC_ULPS * eps_grad * S.
+ANALYTIC_ULPS = 8
+#: Rounding floor of a random direction's difference (every output moves; sum of magnitudes).
+DIRECTION_NOISE_ULPS = 16
+#: Agreement required between fn and an inferred structure at two points.
+VERIFY_ULPS = 1e3
+#: Agreement required between a stacked call of fn and single calls (BLAS may round batches
+#: differently; a function that mixes the stack axis differs at O(1)).
+STACK_ULPS = 1e4
+#: At a kink the analytic value must lie between the one-sided differences; each carries its own
+#: O(h) curvature error, so the interval is widened by this fraction of its half-width.
+KINK_SLACK = 0.1
+
+
 def step_scale(eval_dtype):
     """Default central-difference step scale for an evaluation dtype."""
     return STEP_SCALE[np.dtype(eval_dtype)]

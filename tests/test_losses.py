@@ -86,3 +86,24 @@ def test_errors_name_arguments():
         costs.CategoricalCrossentropy().forward(np.array([0, 5]), np.full((2, 3), 1 / 3))
     with pytest.raises(ValueError, match="unknown name"):
         costs.get("hinge")
+
+
+@pytest.mark.nojit
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_per_term_kernels_match_reference(name, rng):
+    """loss_terms (per element) and sample_losses (per row) against the reference loss."""
+    from fastgrad.kernels import losses as kernels
+    from fastgrad.kernels import model as model_kernels
+
+    Y, P = _data(rng, name, (5, 3), np.float64)
+    terms = np.empty(P.size)
+    kernels.loss_terms(CASES[name].code, Y.reshape(-1), P.reshape(-1), terms)
+    rows = np.empty(5)
+    model_kernels.sample_losses(CASES[name].code, Y, P, rows)
+    expected = reference.loss_forward(name, Y, P) * len(P)  # the sum of all terms
+    np.testing.assert_allclose(terms.sum(), expected, rtol=1e-12)
+    np.testing.assert_allclose(rows, terms.reshape(5, 3).sum(axis=1), rtol=1e-12)
+    for row in range(5):
+        np.testing.assert_allclose(
+            rows[row], reference.loss_forward(name, Y[row:row + 1], P[row:row + 1]),
+            rtol=1e-12)

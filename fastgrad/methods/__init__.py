@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._tolerances import ANALYTIC_ULPS, NOISE_ULPS
+
 
 @dataclass
 class Problem:
@@ -74,24 +76,20 @@ class Problem:
         return tuple(int(i) for i in np.unravel_index(flat_index, self.x.shape))
 
 
-#: Rounding-noise allowance of a difference, in eps of the evaluation dtype: an element whose
-#: perturbation can move outputs of root-sum-square magnitude S (of output * dLdf) cannot be
-#: differenced more finely than about eps * S / h. Root-sum-square, because the rounding
-#: errors of many outputs add with random signs (a sum of magnitudes hid a real float32
-#: accumulation bug over 50,000 samples); "can move", because an output that should move by
-#: less than its ulp does not move at all, and that is exactly the error (saturated softmax).
-NOISE_ULPS = 8
-
-
+# Rounding-noise allowance of a difference (NOISE_ULPS, in fastgrad._tolerances): an element whose
+# perturbation can move outputs of root-sum-square magnitude S (of output * dLdf) cannot be
+# differenced more finely than about eps * S / h. Root-sum-square, because the rounding
+# errors of many outputs add with random signs (a sum of magnitudes hid a real float32
+# accumulation bug over 50,000 samples); "can move", because an output that should move by
+# less than its ulp does not move at all, and that is exactly the error (saturated softmax).
 def noise_floor(magnitude, steps, dtype):
     """``NOISE_ULPS * eps * magnitude / steps``; magnitude is a root-sum-square (see above)."""
     return NOISE_ULPS * np.finfo(dtype).eps * np.asarray(magnitude, np.float64) / steps
 
 
-#: The analytic gradient is rounded too: computed in a dtype with machine epsilon eps from
-#: terms of magnitude S, it cannot be closer than about eps * S to the truth (a float32 softmax
-#: backward at saturated logits loses most digits that way). In eps of the gradient's dtype.
-ANALYTIC_ULPS = 8
+# The analytic gradient is rounded too: computed in a dtype with machine epsilon eps from
+# terms of magnitude S, it cannot be closer than about eps * S to the truth (a float32 softmax
+# backward at saturated logits loses most digits that way).
 
 
 def analytic_floor(magnitude, dtype):

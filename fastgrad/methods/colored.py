@@ -21,10 +21,10 @@ import itertools
 
 import numpy as np
 
+from .._tolerances import DIRECTION_NOISE_ULPS
 from ..kernels.differences import combine
 from . import Differences, finest_steps, noise_floor, register
 from ._evaluate import WorkBuffer, changes
-from .directional import NOISE_ULPS
 
 #: Elements probed one by one to find the pairing.
 N_PROBES = 8
@@ -248,7 +248,7 @@ def _verify(problem, numerical):
     """Compare ``d . numerical`` with independent directional differences of fn."""
     x_flat = problem.x.reshape(-1)
     weights = problem.dLdf.astype(np.float64)
-    noise = NOISE_ULPS * np.finfo(problem.x.dtype).eps * float(
+    noise = DIRECTION_NOISE_ULPS * np.finfo(problem.x.dtype).eps * float(
         np.sum(np.abs(np.asarray(problem.f0, dtype=np.float64) * weights)))
     t = problem.step_scale
     scale = np.maximum(1.0, np.abs(x_flat)) if problem.relative else np.ones(x_flat.size)

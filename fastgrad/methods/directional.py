@@ -7,7 +7,7 @@ into halves, each half evaluated as its own direction (stacked when fn allows), 
 into the halves that disagree until single elements remain; those are differenced exactly.
 
 What it guarantees: a direction's tolerance is ``rtol * ||d * grad||_2`` plus the rounding
-noise of the differences (``NOISE_ULPS * eps * sum|fn(x) * dLdf| / t``). A single wrong
+noise of the differences (``DIRECTION_NOISE_ULPS * eps * sum|fn(x) * dLdf| / t``). A single wrong
 element i with error e is caught with certainty when ``|e| * max(1, |x_i|)`` exceeds that
 tolerance (Rademacher signs cannot hide it), and then located. Several wrong elements can
 cancel in one direction; they go unnoticed only if they cancel in every one of the K
@@ -18,12 +18,11 @@ for b wrong elements among P.
 
 import numpy as np
 
+from .._tolerances import DIRECTION_NOISE_ULPS
 from ..kernels.differences import combine
 from . import Differences, analytic_floor, noise_floor, register
 from ._evaluate import actual_steps, changes, element_values
 
-#: Rounding noise allowance of a directional difference, in eps of the evaluation dtype.
-NOISE_ULPS = 16
 #: Largest number of elements located before the search stops (the gradient is widely wrong).
 MAX_LOCATED = 32
 
@@ -63,7 +62,7 @@ class Directional:
         signs = (2 * signs - 1).astype(np.int8)
         f0 = np.asarray(problem.f0, dtype=np.float64)
         weights = problem.dLdf.astype(np.float64)
-        noise_scale = NOISE_ULPS * np.finfo(problem.x.dtype).eps * float(
+        noise_scale = DIRECTION_NOISE_ULPS * np.finfo(problem.x.dtype).eps * float(
             np.sum(np.abs(f0 * weights)))
         # the analytic gradient's own rounding (see methods.analytic_floor), per unit of |d|
         analytic_scale = float(analytic_floor(np.sqrt(np.sum((f0 * weights) ** 2)),

@@ -14,13 +14,12 @@ single one).
 import numpy as np
 
 from .._progress import progress_bar
+from .._tolerances import STACK_ULPS
 from ..kernels.differences import combine
 from . import Differences, finest_steps, noise_floor, register
 
 #: How many elements the stacking probe compares with single calls.
 N_PROBE = 3
-#: Allowed disagreement between a stacked and a single call, in eps of the evaluation dtype.
-STACK_ULPS = 1e4
 #: Factor for the memory a call may use beyond its input and output stacks.
 WORKSPACE_FACTOR = 2
 #: Bytes a stack aims at: measured on tanh(x @ A) with x 64x64, stacks of 4-16 MiB ran

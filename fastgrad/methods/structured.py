@@ -10,10 +10,9 @@ import numpy as np
 
 from .. import _structure
 from .._progress import progress_bar
+from .._tolerances import VERIFY_ULPS
 from . import Differences, finest_steps, noise_floor, register
 
-#: Agreement required between fn and its structure, in units of the evaluation dtype's eps.
-VERIFY_ULPS = 1e3
 #: Below this many elements a structured check cannot take seconds: no progress bar.
 SMALL_WORK = 2**16
 
