@@ -7,6 +7,7 @@ activation (the usual values: sqrt(2) for the ReLU family, 5/3 for tanh, 3/4 for
 
 import numpy as np
 
+from ._validation import check_positive
 from .kernels import activations as _codes
 
 SQRT2 = float(np.sqrt(2.0))
@@ -30,31 +31,43 @@ def _rng(rng):
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
+def _sizes(n_in, n_out, dtype):
+    check_positive(n_in, "n_in", integer=True)
+    check_positive(n_out, "n_out", integer=True)
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise TypeError(f"dtype: expected float32 or float64, got {np.dtype(dtype)}")
+
+
 def glorot_uniform(n_in, n_out, *, gain=1.0, rng=None, dtype=np.float64):
     """Uniform on [-limit, limit] with limit = gain * sqrt(6 / (n_in + n_out))."""
+    _sizes(n_in, n_out, dtype)
     limit = gain * np.sqrt(6.0 / (n_in + n_out))
     return _rng(rng).uniform(-limit, limit, size=(n_in, n_out)).astype(dtype)
 
 
 def glorot_normal(n_in, n_out, *, gain=1.0, rng=None, dtype=np.float64):
     """Normal with std = gain * sqrt(2 / (n_in + n_out))."""
+    _sizes(n_in, n_out, dtype)
     std = gain * np.sqrt(2.0 / (n_in + n_out))
     return (_rng(rng).standard_normal((n_in, n_out)) * std).astype(dtype)
 
 
 def he_uniform(n_in, n_out, *, gain=SQRT2, rng=None, dtype=np.float64):
     """Uniform on [-limit, limit] with limit = gain * sqrt(3 / n_in)."""
+    _sizes(n_in, n_out, dtype)
     limit = gain * np.sqrt(3.0 / n_in)
     return _rng(rng).uniform(-limit, limit, size=(n_in, n_out)).astype(dtype)
 
 
 def he_normal(n_in, n_out, *, gain=SQRT2, rng=None, dtype=np.float64):
     """Normal with std = gain / sqrt(n_in)."""
+    _sizes(n_in, n_out, dtype)
     return (_rng(rng).standard_normal((n_in, n_out)) * (gain / np.sqrt(n_in))).astype(dtype)
 
 
 def zeros(n_in, n_out, *, gain=1.0, rng=None, dtype=np.float64):
     """All zeros (used for biases)."""
+    _sizes(n_in, n_out, dtype)
     return np.zeros((n_in, n_out), dtype=dtype)
 
 

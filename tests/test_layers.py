@@ -136,3 +136,19 @@ def test_dense_alias_and_dropout(rng):
     np.testing.assert_allclose(dropout.backward(np.ones_like(X)), np.where(kept, 2.0, 0.0))
     with pytest.raises(ValueError, match="rate"):
         layers.Dropout(rate=1.0)
+
+
+@pytest.mark.parametrize("name", ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+                                  "zeros"])
+def test_initializers_validate_and_draw_the_right_shape(name):
+    from fastgrad import initializers
+
+    init = initializers.get(name)
+    W = init(5, 3, rng=0, dtype=np.float32)
+    assert W.shape == (5, 3) and W.dtype == np.float32
+    with pytest.raises(ValueError, match="n_in"):
+        init(0, 3)
+    with pytest.raises(TypeError, match="n_out"):
+        init(5, 2.5)
+    with pytest.raises(TypeError, match="dtype"):
+        init(5, 3, dtype=np.int32)
