@@ -12,7 +12,7 @@ import numpy as np
 from . import activations, costs, losses
 from . import model as model_module
 from ._checker import check_gradients
-from ._model_check import ModelCheckResult, gradient_check
+from ._model_check import gradient_check
 from .layers import FullyConnected
 
 ACTIVATIONS = [
@@ -232,5 +232,5 @@ def user_checks(function, *, name, method="auto", seed=0, progress=None):
     yield row_from(name, "x", result)
 
 
-__all__ = ["ModelCheckResult", "Row", "UserCheckError", "builtin_checks", "load_user_check",
+__all__ = ["Row", "UserCheckError", "builtin_checks", "load_user_check",
            "user_checks"]

@@ -179,27 +179,21 @@ class DenseParameter(Structure):
             inputs_t = np.ascontiguousarray(X.T)
         else:
             inputs_t = np.ones((1, n_samples), dtype=value.dtype)
+        head = ()        # scalar arguments before the arrays
+        row_tables = ()  # tables indexed by the parameter's rows, sliced with each chunk
         if is_fastgrad_instance(self.activation, "SoftMax"):
             P = np.empty_like(Z)
             _softmax.softmax_forward(Z, P)
             C = dLdf - np.sum(dLdf * P, axis=1, keepdims=True)
             tables = (np.ascontiguousarray(P.T), np.ascontiguousarray(C.T))
             kernel = _diff.dense_softmax_differences
-            head = ()
         elif self.activation.code == _codes.TANH:
             Y = self.activation.forward(Z)
             slope = (1.0 - Y) * (1.0 + Y)
-            shifts = tuple(np.tanh(step_scale / 2**level * inputs_t) for level in (0, 1))
             tables = (np.ascontiguousarray(Z.T), np.ascontiguousarray(Y.T),
                       np.ascontiguousarray(slope.T), np.ascontiguousarray(dLdf.T))
+            row_tables = tuple(np.tanh(step_scale / 2**level * inputs_t) for level in (0, 1))
             kernel = _diff.dense_tanh_differences
-            head = ()
-            for start in range(0, value.shape[0], ROWS_PER_CALL):
-                rows = slice(start, min(start + ROWS_PER_CALL, value.shape[0]))
-                kernel(inputs_t[rows], *tables, shifts[0][rows], shifts[1][rows], value[rows],
-                       step_scale, relative, order, central[rows], gap[rows])
-                advance(central[rows].size)
-            return
         else:
             Y = self.activation.forward(Z)
             tables = (np.ascontiguousarray(Z.T), np.ascontiguousarray(Y.T),
@@ -208,8 +202,8 @@ class DenseParameter(Structure):
             head = (self.activation.code, float(self.activation.alpha))
         for start in range(0, value.shape[0], ROWS_PER_CALL):
             rows = slice(start, min(start + ROWS_PER_CALL, value.shape[0]))
-            kernel(*head, inputs_t[rows], *tables, value[rows], step_scale, relative, order,
-                   central[rows], gap[rows])
+            kernel(*head, inputs_t[rows], *tables, *(table[rows] for table in row_tables),
+                   value[rows], step_scale, relative, order, central[rows], gap[rows])
             advance(central[rows].size)
 
 

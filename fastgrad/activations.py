@@ -49,8 +49,6 @@ class Activation:
 
     code = _codes.IDENTITY
     alpha = 0.0
-    #: True where the derivative jumps (finite differences across the jump are not meaningful).
-    non_smooth = False
 
     def forward(self, X):
         """Return ``f(X)``, an array of the same shape and dtype as ``X``.
@@ -132,7 +130,6 @@ class ReLU(Activation):
     """f(x) = max(x, 0); f'(0) is taken as 0."""
 
     code = _codes.RELU
-    non_smooth = True
 
 
 class _WithAlpha(Activation):
@@ -147,7 +144,6 @@ class LeakyReLU(_WithAlpha):
     """f(x) = x for x > 0, alpha * x otherwise."""
 
     code = _codes.LEAKY_RELU
-    non_smooth = True
 
     def __init__(self, alpha=0.01):
         super().__init__(alpha)
@@ -160,15 +156,12 @@ class ELU(_WithAlpha):
 
     def __init__(self, alpha=1.0):
         super().__init__(alpha)
-        # The derivative is continuous at 0 only for alpha == 1.
-        self.non_smooth = self.alpha != 1.0
 
 
 class SELU(Activation):
     """Scaled ELU with the standard constants lambda = 1.0507..., alpha = 1.6733...."""
 
     code = _codes.SELU
-    non_smooth = True
 
 
 class SiLU(Activation):
@@ -211,7 +204,6 @@ class PiecewiseLinear(_WithAlpha):
     """f(x) = clip(x / alpha, -1, 1)."""
 
     code = _codes.PIECEWISE_LINEAR
-    non_smooth = True
 
     def __init__(self, alpha=1.0):
         super().__init__(alpha)

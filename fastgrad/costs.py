@@ -40,7 +40,6 @@ class MAE(Loss):
     """Mean (over samples) absolute error, summed over outputs; not smooth at Y_hat == Y."""
 
     code = _kernels.ABSOLUTE_ERROR
-    non_smooth = True
 
 
 _BY_NAME = {

@@ -22,8 +22,6 @@ class Loss:
     """Base class of the built-in losses (see the module docstring for the formula)."""
 
     code = _kernels.CROSS_ENTROPY
-    #: True where the term has a kink in Y_hat (e.g. absolute error at Y_hat == Y).
-    non_smooth = False
     #: Whether a 1-D integer Y holds class indices to be one-hot encoded.
     accepts_class_indices = False
 

@@ -33,9 +33,6 @@ SOFTMAX = 14
 SELU_LAMBDA = 1.0507009873554805
 SELU_ALPHA = 1.6732632423543772
 
-#: Codes whose derivative jumps at a point (used to explain non-smooth finite differences).
-NON_SMOOTH = (RELU, LEAKY_RELU, PIECEWISE_LINEAR)
-
 
 @njit(**EXACT_SCALAR_JIT)
 def sigmoid(x):

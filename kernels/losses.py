@@ -15,9 +15,6 @@ BINARY_CROSS_ENTROPY = 1
 SQUARED_ERROR = 2
 ABSOLUTE_ERROR = 3
 
-#: Codes whose term has a kink (used to explain non-smooth finite differences).
-NON_SMOOTH = (ABSOLUTE_ERROR,)
-
 
 @njit(**EXACT_SCALAR_JIT)
 def loss_term(code, y, y_hat):

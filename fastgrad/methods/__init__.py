@@ -6,7 +6,6 @@ method is a new module that calls :func:`register`; ``method="auto"`` tries regi
 from the highest priority down and records why it chose the one that ran.
 """
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,7 +51,6 @@ class Problem:
     #: Set by the structured method once a structure is verified (or known: trusted).
     structure: object = None
     structure_trusted: bool = False
-    started: float = field(default_factory=time.perf_counter)
     _rng: np.random.Generator = None
 
     @property
