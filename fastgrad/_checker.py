@@ -9,6 +9,7 @@ from ._refine import refine_failures
 from ._result import GradCheckResult, WorstElement, compare, relative_error
 from ._threads import threads_for
 from ._validation import as_float_array, check_positive
+from .methods.structured import find_structure
 
 #: Default memory budget of the exhaustive method's stacks.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
@@ -283,11 +284,32 @@ def _partial_result(problem, differences, analytic, why, chosen, tolerance_args,
     flat_analytic = np.asarray(analytic, dtype=np.float64).reshape(-1)
     scale = float(np.max(np.abs(flat_analytic), initial=0.0))
     located = partial.located
-    fields = compare(partial.values, partial.gaps, flat_analytic[located],
-                     noise=partial.noise, rtol=tolerance_args["rtol"],
-                     atol=tolerance_args["atol"] * (scale if tolerance_args["scaled_atol"]
-                                                    else 1.0),
-                     scaled_atol=False)
+    atol = tolerance_args["atol"] * (scale if tolerance_args["scaled_atol"] else 1.0)
+
+    def compared():
+        return compare(partial.values, partial.gaps, flat_analytic[located],
+                       noise=partial.noise, rtol=tolerance_args["rtol"], atol=atol,
+                       scaled_atol=False)
+
+    fields = compared()
+    refined = np.zeros(0, dtype=np.intp)
+    if not fields["passed"] and len(fields["nan_elements"]) == 0:
+        # the same second look as for complete methods; through the element's own kernel
+        # when fn has an elementwise structure (a scalar loss over many terms cannot
+        # resolve one term at a smaller step)
+        structure = problem.structure if find_structure(problem) is None else None
+        coarse = partial.values.copy()
+        refined = refine_failures(
+            lambda value: problem.call(value, "(refining)"), problem.x, problem.dLdf,
+            partial.values, partial.gaps, lambda: compared()["failing"], problem.step_scale,
+            problem.relative, noise=partial.noise,
+            resolution=tolerance_args["rtol"] * np.abs(flat_analytic[located]) + atol,
+            structure=structure, elements=located)
+        if refined.size:
+            fields = compared()
+            # the directions' differences crossed the same kinks: report them with the
+            # refined element values in place of the coarse ones
+            partial.numerical = partial.numerical - partial.loadings @ (coarse - partial.values)
     worst = [WorstElement(index=problem.element(located[w.index[0]]), numerical=w.numerical,
                           analytic=w.analytic, abs_error=w.abs_error, tolerance=w.tolerance,
                           kink=w.kink) for w in fields["_worst"]()]
@@ -314,7 +336,8 @@ def _partial_result(problem, differences, analytic, why, chosen, tolerance_args,
         max_abs_error=fields["max_abs_error"], max_rel_error=fields["max_rel_error"],
         _worst=worst, passed=passed, n_failed=n_failed, kinks=kinks,
         nan_elements=np.zeros((0, problem.x.ndim), dtype=np.intp),
-        refined=np.zeros((0, problem.x.ndim), dtype=np.intp), rtol=tolerance_args["rtol"],
+        refined=np.stack(np.unravel_index(refined, problem.x.shape), axis=-1),
+        rtol=tolerance_args["rtol"],
         atol=fields["atol"], directional_numerical=partial.numerical,
         directional_analytic=partial.analytic, directional_tolerance=partial.tolerance,
         **common)

@@ -3,9 +3,12 @@
 A central difference whose step crosses a kink (a ReLU unit of some sample switching on) is
 not about the gradient at x. Where perturbations move many samples at once, kinks can be
 crossed on both sides of x, and no rule on f(x - h), f(x), f(x + h) alone tells that from a
-wrong gradient. A few failing elements are therefore differenced again through fn itself at
-``step / REFINE_FACTOR``: a wrong gradient stays wrong, a crossing becomes 100 times less
-likely. Values that then agree replace the coarse ones and are listed as refined.
+wrong gradient. A few failing elements are therefore differenced again at ``step / 100``
+(then ``/ 10000``), through fn itself or, for an elementwise structure, through the element's
+own kernel: a wrong gradient stays wrong, a crossing becomes 100 times less likely. Values that
+then agree replace the coarse ones and are listed as refined. A refined difference whose
+rounding floor would exceed the element's tolerance is not taken: it could not tell a small
+real error from noise, and would hide it behind its wider floor.
 """
 
 import numpy as np
@@ -21,7 +24,7 @@ REFINE_FACTORS = (100.0, 10000.0)
 
 
 def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale, relative,
-                    noise=None, resolution=None, structure=None):
+                    noise=None, resolution=None, structure=None, elements=None):
     """Re-difference failing elements of ``x`` with smaller steps, in place.
 
     Parameters
@@ -31,9 +34,11 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
     x, dLdf : numpy.ndarray
         The base point and the output weights (broadcast to the output's shape).
     numerical, gap : numpy.ndarray
-        The coarse central differences and one-sided gaps, updated in place where refined.
+        The coarse central differences and one-sided gaps, updated in place where refined:
+        shaped like ``x``, or aligned with ``elements`` when given.
     failing_after : callable
-        ``failing_after() -> bool array``: which elements fail with the current values.
+        ``failing_after() -> bool array``: which entries of ``numerical`` fail with the
+        current values.
     step_scale, relative : float, bool
         The step rule of the coarse differences.
     noise : numpy.ndarray, optional
@@ -46,44 +51,67 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
         An elementwise structure (see ``fastgrad._structure``): its kernel re-differences the
         elements themselves, so the refined floor is the element's own, not the black box's
         (a scalar loss over 262,144 terms cannot resolve one term at a step 100x smaller).
+        Its refined floor is that of the element's own magnitude at the refined step.
+    elements : numpy.ndarray, optional
+        Flat indices into ``x`` of the entries of ``numerical``, ``gap``, ``noise`` and
+        ``resolution`` (a method that differenced only some elements: directional).
 
     Returns
     -------
     numpy.ndarray
-        Flat indices that were re-differenced (empty when there were none or too many).
+        Flat indices into ``x`` that were re-differenced (empty when there were none or too
+        many).
     """
     weights = np.asarray(dLdf, dtype=np.float64).reshape(-1)
+    flat_x = x.reshape(-1)
     flat_numerical = numerical.reshape(-1)
     flat_gap = gap.reshape(-1) if gap is not None else None
-    base = np.asarray(evaluate(x.copy()), dtype=np.float64).reshape(-1)
+    flat_noise = None if noise is None else noise.reshape(-1)
+    coarse_noise = None if noise is None else flat_noise.copy()
+    flat_resolution = None if resolution is None else resolution.reshape(-1)
     floor = float(np.sqrt(np.finfo(x.dtype).eps))
     refined = set()
-    coarse_noise = None if noise is None else noise.reshape(-1).copy()
-    black_box = float(np.sqrt(np.sum((base * weights) ** 2)))
+    elementwise = structure is not None and structure.elementwise
+    if elementwise:
+        magnitude = np.broadcast_to(structure.magnitude(x, dLdf, structure.evaluate(x)),
+                                    x.shape).reshape(-1)
+    else:
+        base = np.asarray(evaluate(x.copy()), dtype=np.float64).reshape(-1)
+        black_box = float(np.sqrt(np.sum((base * weights) ** 2)))
     for factor in REFINE_FACTORS:
         if step_scale / factor < floor:
             break
         candidates = np.flatnonzero(failing_after())
         if candidates.size == 0 or candidates.size > REFINE_MAX:
             break
-        if structure is not None and structure.elementwise:
-            central, gaps = structure.subset_differences(x, dLdf, candidates,
+        where = candidates if elements is None else np.asarray(elements)[candidates]
+        values = np.abs(flat_x[where].astype(np.float64))
+        steps = step_scale / factor * (np.maximum(1.0, values) if relative else 1.0)
+        if elementwise:  # the element's own floor, order 2 at the refined step
+            refined_noise = noise_floor(magnitude[where], steps, x.dtype)
+        else:  # the black box's floor, and at least the coarse one scaled to the finer step
+            refined_noise = noise_floor(black_box, steps, x.dtype)
+            if coarse_noise is not None:
+                refined_noise = np.maximum(refined_noise, coarse_noise[candidates] * factor)
+        resolves = steps >= floor * np.maximum(1.0, values)
+        if flat_resolution is not None:
+            resolves &= refined_noise <= flat_resolution[candidates]
+        if not resolves.all():
+            candidates, where, refined_noise = (candidates[resolves], where[resolves],
+                                                refined_noise[resolves])
+        if elementwise:
+            central, gaps = structure.subset_differences(x, dLdf, where,
                                                          step_scale / factor, relative)
             flat_numerical[candidates] = central
             if flat_gap is not None:
                 flat_gap[candidates] = gaps
-            if noise is not None:
-                noise.reshape(-1)[candidates] = coarse_noise[candidates] * factor
-            refined.update(int(i) for i in candidates)
+            if flat_noise is not None:
+                flat_noise[candidates] = refined_noise
+            refined.update(int(i) for i in where)
             continue
-        for index in candidates:
-            value = x.reshape(-1)[index]
+        for entry, index, entry_noise in zip(candidates, where, refined_noise, strict=True):
+            value = flat_x[index]
             h = step_scale / factor * (max(1.0, abs(value)) if relative else 1.0)
-            if h < floor * max(1.0, abs(value)):
-                continue
-            refined_noise = float(noise_floor(black_box, h, x.dtype))
-            if resolution is not None and refined_noise > resolution.reshape(-1)[index]:
-                continue
             sums = []
             for target in (value + h, value - h):
                 work = x.copy()
@@ -93,10 +121,10 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
             h_plus = (value + h) - value
             h_minus = value - (value - h)
             up, down = sums[0], -sums[1]
-            flat_numerical[index] = (up + down) / (h_plus + h_minus)
+            flat_numerical[entry] = (up + down) / (h_plus + h_minus)
             if flat_gap is not None:
-                flat_gap[index] = (up / h_plus - down / h_minus) / 2.0
-            if noise is not None:  # the noise floor grows as the step shrinks
-                noise.reshape(-1)[index] = max(coarse_noise[index] * factor, refined_noise)
+                flat_gap[entry] = (up / h_plus - down / h_minus) / 2.0
+            if flat_noise is not None:  # the noise floor grows as the step shrinks
+                flat_noise[entry] = entry_noise
             refined.add(int(index))
     return np.array(sorted(refined), dtype=np.intp)

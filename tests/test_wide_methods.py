@@ -5,7 +5,7 @@ import concurrent.futures
 import numpy as np
 import pytest
 
-from fastgrad import check_gradients
+from fastgrad import check_gradients, costs
 
 
 class Dense:
@@ -175,3 +175,29 @@ def test_directional_result_reports_directions():
         check_gradients(fn, grad, W, dLdY, method="directional", directions=0)
     with pytest.raises(TypeError, match="executor"):
         check_gradients(fn, grad, W, dLdY, executor="pool")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_directional_refines_a_located_kink_crossing_through_the_loss_structure(dtype):
+    # one |y - p| term has its kink within both steps of the fourth-order difference: the
+    # element the directions locate is differenced across it, and a scalar loss over 4,096
+    # terms cannot resolve that one term at a smaller step; its own kernel can
+    rng = np.random.default_rng(3)
+    loss = costs.MAE()
+    P = rng.uniform(0.05, 0.95, size=(128, 32)).astype(dtype)
+    Y = rng.normal(size=P.shape)
+    crossing = (17, 5)
+    step = float(np.cbrt(np.finfo(np.float64).eps))  # float32 is differenced in float64
+    Y[crossing] = float(P[crossing]) + 0.3 * step
+
+    def fn(p):
+        return loss.forward(Y, p)
+
+    correct = loss.backward(Y, P)
+    result = check_gradients(fn, correct, P, method="directional", seed=0)
+    assert result.passed, repr(result)
+    assert crossing in [tuple(index) for index in result.refined]
+    wrong = correct.copy()
+    wrong[crossing] *= -1
+    caught = check_gradients(fn, wrong, P, method="directional", seed=0)
+    assert not caught.passed and caught.worst[0].index == crossing

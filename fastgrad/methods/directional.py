@@ -4,7 +4,9 @@ For K random directions ``d = v * max(1, |x|)`` with Rademacher signs v, it comp
 central difference ``(g(x + t d) - g(x - t d)) / 2t`` of ``g = sum(fn(x) * dLdf)`` with
 ``d . grad`` (computed from the steps actually taken). A direction that disagrees is split
 into halves, each half evaluated as its own direction (stacked when fn allows), recursing
-into the halves that disagree until single elements remain; those are differenced exactly.
+into the halves that disagree until single elements remain; those are differenced exactly,
+and the ones that fail get the second look of ``fastgrad._refine`` (a step 100 times smaller,
+through the function's own kernel when it has an elementwise structure).
 
 What it guarantees: a direction's tolerance is ``rtol * ||d * grad||_2`` plus the rounding
 noise of the differences (``DIRECTION_NOISE_ULPS * eps * sum|fn(x) * dLdf| / t``). A single wrong
@@ -31,7 +33,7 @@ class Partial:
     """What a method that does not difference every element found."""
 
     def __init__(self, numerical, analytic, tolerance, located, values, gaps, note,
-                 explained, noise, capped=False):
+                 explained, noise, loadings, capped=False):
         self.numerical = numerical      # directional differences
         self.analytic = analytic        # directional derivatives from grad
         self.tolerance = tolerance      # per direction
@@ -41,6 +43,7 @@ class Partial:
         self.note = note
         self.explained = explained      # per direction: accounted for by the located elements
         self.noise = noise              # rounding-noise floor of each located element
+        self.loadings = loadings        # d_k[i] for each direction k and located element i
         self.capped = capped            # the search stopped at MAX_LOCATED elements
 
 
@@ -139,6 +142,7 @@ class Directional:
         total = float(np.sum(np.abs(f0 * weights)))
         partial = Partial(numerical, analytic, tolerance, located, values, gaps, note, explained,
                           noise_floor(np.full(located.size, total), finest, problem.x.dtype),
+                          signs[:, located] * scale[located],
                           capped=located.size >= MAX_LOCATED)
         return Differences(None, None, note, partial=partial)
 

@@ -26,38 +26,47 @@ def _agrees(a, b, dtype):
     return bool(np.all(np.abs(a - b) <= VERIFY_ULPS * np.finfo(dtype).eps * scale))
 
 
+def find_structure(problem):
+    """Set ``problem.structure`` when fn has one that reproduces it; else say why not.
+
+    Returns None when a structure is set (fastgrad's own function: trusted; otherwise
+    verified at x and at a random nearby point, one call of fn), else the reason.
+    """
+    if problem.structure is not None:
+        return None
+    found, trusted = _structure.candidates(problem.fn)
+    if not found:
+        return "fn is not a function fastgrad recognises (an activation's forward, a loss " \
+               "with fixed labels, or FullyConnected.forward_with_param)"
+    if trusted:  # fn is fastgrad's own function: its structure is known, not inferred
+        problem.structure = found[0]
+        problem.structure_trusted = True
+        return None
+    x = problem.x
+    jitter = problem.rng.uniform(-1e-3, 1e-3, size=x.shape).astype(x.dtype)
+    nearby = x * (1 + jitter) + jitter * 1e-3
+    fn_nearby = None
+    for candidate in found:
+        try:
+            if not _agrees(candidate.evaluate(x), problem.f0, x.dtype):
+                continue
+            if fn_nearby is None:
+                fn_nearby = problem.call(nearby, "at a random point near x "
+                                                 "(verifying its structure)")
+            if _agrees(candidate.evaluate(nearby), fn_nearby, x.dtype):
+                problem.structure = candidate
+                return None
+        except (ValueError, TypeError, FloatingPointError):
+            continue
+    return "its structure did not reproduce fn at two points"
+
+
 class Structured:
     name = "structured"
     priority = 100
 
     def unavailable(self, problem):
-        if problem.structure is not None:
-            return None
-        found, trusted = _structure.candidates(problem.fn)
-        if not found:
-            return "fn is not a function fastgrad recognises (an activation's forward, a loss " \
-                   "with fixed labels, or FullyConnected.forward_with_param)"
-        if trusted:  # fn is fastgrad's own function: its structure is known, not inferred
-            problem.structure = found[0]
-            problem.structure_trusted = True
-            return None
-        x = problem.x
-        jitter = problem.rng.uniform(-1e-3, 1e-3, size=x.shape).astype(x.dtype)
-        nearby = x * (1 + jitter) + jitter * 1e-3
-        fn_nearby = None
-        for candidate in found:
-            try:
-                if not _agrees(candidate.evaluate(x), problem.f0, x.dtype):
-                    continue
-                if fn_nearby is None:
-                    fn_nearby = problem.call(nearby, "at a random point near x "
-                                                     "(verifying its structure)")
-                if _agrees(candidate.evaluate(nearby), fn_nearby, x.dtype):
-                    problem.structure = candidate
-                    return None
-            except (ValueError, TypeError, FloatingPointError):
-                continue
-        return "its structure did not reproduce fn at two points"
+        return find_structure(problem)
 
     def run(self, problem):
         structure = problem.structure
