@@ -205,7 +205,7 @@ def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, pro
     value = fields.pop("value")
     fields.pop("smooth")
     fields.pop("failing")
-    fields["refined"] = np.stack(np.unravel_index(refined, problem.x.shape), axis=-1)
+    fields["refined"] = _indices(refined, problem.x.shape)
     notes = "; ".join([why, differences.note, *problem.notes])
     return GradCheckResult(value, numerical=differences.numerical, gap=differences.gap,
                            noise=tolerance_args["noise"],
@@ -256,8 +256,8 @@ def _validate(fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress,
     problem.x = eval_x
     problem.f0 = f0
     problem.step_scale = h if h is not None else _tolerances.step_scale(eval_x.dtype)
-    bad = np.argwhere(~np.isfinite(f0))
-    if bad.size or (f0.ndim == 0 and not np.isfinite(f0)):
+    if not np.isfinite(f0).all():
+        bad = np.argwhere(~np.isfinite(f0))
         where = tuple(int(i) for i in bad[0]) if bad.size else ()
         raise ValueError(f"fn(x): returned {max(len(bad), 1)} NaN or infinite value(s) at the "
                          f"unperturbed x, the first at output index {where}")
@@ -273,8 +273,10 @@ def _floors(differences, grad_dtype):
         return None
     if differences.magnitude is None:
         return differences.noise
-    return differences.noise + methods.analytic_floor(
-        np.broadcast_to(differences.magnitude, differences.noise.shape), grad_dtype)
+    magnitude = differences.magnitude
+    if np.shape(magnitude) != differences.noise.shape:
+        magnitude = np.broadcast_to(magnitude, differences.noise.shape)
+    return differences.noise + methods.analytic_floor(magnitude, grad_dtype)
 
 
 def _partial_result(problem, differences, analytic, why, chosen, tolerance_args, common,
@@ -336,11 +338,18 @@ def _partial_result(problem, differences, analytic, why, chosen, tolerance_args,
         max_abs_error=fields["max_abs_error"], max_rel_error=fields["max_rel_error"],
         _worst=worst, passed=passed, n_failed=n_failed, kinks=kinks,
         nan_elements=np.zeros((0, problem.x.ndim), dtype=np.intp),
-        refined=np.stack(np.unravel_index(refined, problem.x.shape), axis=-1),
+        refined=_indices(refined, problem.x.shape),
         rtol=tolerance_args["rtol"],
         atol=fields["atol"], directional_numerical=partial.numerical,
         directional_analytic=partial.analytic, directional_tolerance=partial.tolerance,
         **common)
+
+
+def _indices(flat, shape):
+    """Rows of index tuples (``np.argwhere`` form) of flat element numbers."""
+    if flat.size == 0:
+        return np.zeros((0, len(shape)), dtype=np.intp)
+    return np.stack(np.unravel_index(flat, shape), axis=-1)
 
 
 def _output(value, what):
@@ -377,6 +386,10 @@ def _promote(problem, x, f0):
 def _broadcast_dLdf(dLdf, f0, dtype):
     if f0.ndim == 0 and dLdf.size == 1:
         return dLdf.reshape(()).astype(dtype)
+    if dLdf.shape == f0.shape:  # a read-only view, as broadcast_to would give
+        view = np.ascontiguousarray(dLdf, dtype=dtype).view()
+        view.flags.writeable = False
+        return view
     try:
         full = np.broadcast_to(dLdf, f0.shape)
     except ValueError:

@@ -182,31 +182,34 @@ def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10, no
     if gap is not None and outside.any():
         gap = np.abs(np.asarray(gap, dtype=np.float64))
         kink = outside & (gap > allowed) & (error <= (1 + KINK_SLACK) * gap + allowed)
-    n_failed = int(np.count_nonzero(outside & ~kink)) + len(nan_elements)
-    ratio = np.divide(error, allowed, out=np.where(error > 0, np.inf, 0.0), where=allowed > 0)
-    if not all_finite:
-        ratio[~finite] = np.inf
+    any_kink = bool(kink.any())
+    failing = outside & ~kink if any_kink else outside
+    n_failed = int(np.count_nonzero(failing)) + len(nan_elements)
     rel = np.divide(error, magnitude, out=np.zeros_like(error), where=magnitude > 0)
     smooth = ~kink
+    value = relative_error(num[smooth], analytic64[smooth]) if any_kink else \
+        relative_error(num, analytic64)
     return {
-        "failing": outside & ~kink,
-        "value": relative_error(num[smooth], analytic64[smooth]),
+        "failing": failing,
+        "value": value,
         "smooth": smooth,
         "max_abs_error": float(error.max()) if error.size else 0.0,
         "max_rel_error": float(rel.max()) if rel.size else 0.0,
         # built on first use: most callers only look at the verdict
-        "_worst": lambda: _worst(ratio, numerical, analytic64, error, allowed, kink, n_worst),
+        "_worst": lambda: _worst(numerical, analytic64, error, allowed, kink, finite, n_worst),
         "passed": n_failed == 0,
         "n_failed": n_failed,
-        "kinks": np.argwhere(kink) if kink.any() else _NO_INDICES,
+        "kinks": np.argwhere(kink) if any_kink else _NO_INDICES,
         "nan_elements": nan_elements,
         "rtol": float(rtol),
         "atol": float(atol_abs),
     }
 
 
-def _worst(ratio, numerical, analytic, error, allowed, kink, n_worst):
+def _worst(numerical, analytic, error, allowed, kink, finite, n_worst):
     """The ``n_worst`` elements with the largest error relative to their tolerance."""
+    ratio = np.divide(error, allowed, out=np.where(error > 0, np.inf, 0.0), where=allowed > 0)
+    ratio[~finite] = np.inf
     flat_ratio = ratio.reshape(-1)
     k = min(n_worst, flat_ratio.size)
     if k == 0:
