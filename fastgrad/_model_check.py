@@ -23,6 +23,8 @@ METHODS = ("auto", "model", "exhaustive")
 ELEMENTS_PER_CALL = 2**15
 #: Largest slope table of the linear shortcut (float64 elements: 64 MiB).
 LINEAR_TABLE_MAX = 2**23
+#: Elements of the intermediates built per block of samples for that table.
+TABLE_BLOCK_ELEMENTS = 2**18
 _NO_TABLE = (np.zeros((0, 0, 0)), np.zeros((0, 0)))
 
 
@@ -378,10 +380,14 @@ def _linear_tables(position, chain, pre, weights):
     slopes = np.empty((n_samples, width, W_skip.shape[1]))
     margin = np.empty((n_samples, width))
     magnitude = np.abs(W_next)
+    # in blocks of samples: the intermediates hold samples x width x W_next.shape[1]
+    block = max(1, TABLE_BLOCK_ELEMENTS // max(1, W_next.size))
     with np.errstate(divide="ignore"):
-        for s in range(n_samples):
-            slopes[s] = (W_next * slope[s]) @ W_skip
-            margin[s] = np.min(np.where(magnitude > 0, distance[s] / magnitude, np.inf), axis=1)
+        for start in range(0, n_samples, block):
+            rows = slice(start, min(start + block, n_samples))
+            slopes[rows] = (W_next * slope[rows, None, :]) @ W_skip
+            ratio = np.where(magnitude > 0, distance[rows, None, :] / magnitude, np.inf)
+            margin[rows] = ratio.min(axis=2)
     return slopes, margin
 
 

@@ -124,8 +124,10 @@ def _rebuild(value, attributes):
 
 def relative_error(numerical, analytic):
     """``norm(numerical - analytic) / norm(numerical + analytic)``; 0 when both are zero."""
-    numerator = np.linalg.norm((numerical - analytic).ravel())
-    denominator = np.linalg.norm((numerical + analytic).ravel())
+    difference = (numerical - analytic).ravel()
+    total = (numerical + analytic).ravel()
+    numerator = np.sqrt(np.dot(difference, difference))
+    denominator = np.sqrt(np.dot(total, total))
     if numerator == 0:
         return 0.0
     return float(numerator / denominator) if denominator > 0 else float("inf")
@@ -178,13 +180,16 @@ def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10, no
     outside = error > allowed
     if not all_finite:
         outside &= finite
-    kink = np.zeros(outside.shape, dtype=bool)
-    if gap is not None and outside.any():
+    any_outside = bool(outside.any())
+    kink = None
+    if gap is not None and any_outside:
         gap = np.abs(np.asarray(gap, dtype=np.float64))
         kink = outside & (gap > allowed) & (error <= (1 + KINK_SLACK) * gap + allowed)
-    any_kink = bool(kink.any())
+    any_kink = kink is not None and bool(kink.any())
+    if kink is None:
+        kink = np.zeros(outside.shape, dtype=bool)
     failing = outside & ~kink if any_kink else outside
-    n_failed = int(np.count_nonzero(failing)) + len(nan_elements)
+    n_failed = (int(np.count_nonzero(failing)) if any_outside else 0) + len(nan_elements)
     rel = np.divide(error, magnitude, out=np.zeros_like(error), where=magnitude > 0)
     smooth = ~kink
     value = relative_error(num[smooth], analytic64[smooth]) if any_kink else \

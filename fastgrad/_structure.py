@@ -153,12 +153,13 @@ class DenseParameter(Structure):
         self.b = b
         self.activation = activation
         self.description = f"dense layer parameter {name} through {activation!r}"
+        self._softmax = is_fastgrad_instance(activation, "SoftMax")
 
     def _arrays(self, value):
         dtype = value.dtype
-        W = value if self.name == "W" else self.W.astype(dtype)
-        b = value if self.name == "b" else self.b.astype(dtype)
-        return self.X.astype(dtype), W, b
+        W = value if self.name == "W" else self.W.astype(dtype, copy=False)
+        b = value if self.name == "b" else self.b.astype(dtype, copy=False)
+        return self.X.astype(dtype, copy=False), W, b
 
     def evaluate(self, value):
         X, W, b = self._arrays(value)
@@ -166,14 +167,19 @@ class DenseParameter(Structure):
 
     def magnitude(self, value, dLdf, output):
         squares = (output * dLdf) ** 2
-        if is_fastgrad_instance(self.activation, "SoftMax"):  # a column moves whole rows
+        if self._softmax:  # a column moves whole rows
             return np.full(value.shape, float(np.sqrt(squares.sum())))
-        return np.broadcast_to(np.sqrt(squares.sum(axis=0)), value.shape)
+        columns = np.sqrt(squares.sum(axis=0))
+        if columns.size == value.size:  # the bias
+            return columns.reshape(value.shape)
+        return np.broadcast_to(columns, value.shape)
 
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         X, W, b = self._arrays(value)
         Z = np.ascontiguousarray(X @ W + b)
-        dLdf = np.ascontiguousarray(np.broadcast_to(dLdf, Z.shape), dtype=value.dtype)
+        if dLdf.shape != Z.shape:
+            dLdf = np.broadcast_to(dLdf, Z.shape)
+        dLdf = np.ascontiguousarray(dLdf, dtype=value.dtype)
         n_samples = X.shape[0]
         if self.name == "W":
             inputs_t = np.ascontiguousarray(X.T)
@@ -181,7 +187,7 @@ class DenseParameter(Structure):
             inputs_t = np.ones((1, n_samples), dtype=value.dtype)
         head = ()        # scalar arguments before the arrays
         row_tables = ()  # tables indexed by the parameter's rows, sliced with each chunk
-        if is_fastgrad_instance(self.activation, "SoftMax"):
+        if self._softmax:
             P = np.empty_like(Z)
             _softmax.softmax_forward(Z, P)
             C = dLdf - np.sum(dLdf * P, axis=1, keepdims=True)

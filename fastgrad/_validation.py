@@ -4,6 +4,7 @@ Each helper returns a clean array (or raises) with a message that names the argu
 was expected and what was received.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -83,7 +84,7 @@ def check_positive(value, name, *, integer=False, allow_zero=False):
     if isinstance(value, bool) or not isinstance(value, wanted):
         kind = "an integer" if integer else "a real number"
         raise TypeError(f"{name}: expected {kind}, got {value!r} ({type(value).__name__})")
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name}: expected a finite value {bound}, got {value!r}")
     return value
