@@ -186,7 +186,8 @@ def checker_cases(quick=False):
     n = 128 if quick else 512
     wide.append(Case(f"FullyConnected W {n}x{n}, 64 samples, tanh",
                      _dense_case(n, n, 64, "tanh")))
-    black_box = [Case("black box tanh(x @ A) 64x64, exhaustive (stacked)", _black_box_case(64),
+    black_box = [Case("black box tanh(x @ A) 64x64, auto", _black_box_case(64)),
+                 Case("black box tanh(x @ A) 64x64, exhaustive (stacked)", _black_box_case(64),
                       method="exhaustive"),
                  Case("black box tanh(x @ A) 64x64, exhaustive (loop)", _black_box_case(64),
                       method="exhaustive", options={"memory_budget": 1})]
