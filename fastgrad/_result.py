@@ -100,7 +100,7 @@ class GradCheckResult(float):
             f"GradCheckResult({status}: relative error {float(self):.3e}, "
             f"max |error| {self.max_abs_error:.3e}, max relative {self.max_rel_error:.3e})",
             f"  method {self.method}: {self.method_note}",
-            f"  {self.n_checked} elements checked, {self.n_failed} failed, "
+            f"  {self.n_checked} elements {self._coverage()}, {self.n_failed} failed, "
             f"{len(self.kinks)} at kinks, {len(self.refined)} refined, "
             f"{len(self.nan_elements)} NaN; "
             f"{self.n_evaluations} evaluations of fn in {self.elapsed_s:.3f} s",
@@ -112,6 +112,12 @@ class GradCheckResult(float):
             lines.append("  worst elements:")
             lines += [f"    {element}" for element in self.worst[:5]]
         return "\n".join(lines)
+
+    def _coverage(self):
+        directions = self.__dict__.get("directional_numerical")
+        if self.numerical is None and directions is not None:
+            return f"covered by {len(directions)} random directions"
+        return "checked"
 
     def __reduce__(self):
         _ = self.worst  # materialise before pickling
