@@ -1,10 +1,10 @@
-"""Compile every kernel ahead of timing."""
+"""Compile every kernel ahead of timing (and load the methods' own, through tiny checks)."""
 
 import time
 
 import numpy as np
 
-from .kernels import activations, dense, differences, losses, model, softmax
+from .kernels import activations, dense, differences, directions, losses, model, softmax
 
 
 def warmup(dtypes=(np.float64, np.float32)):
@@ -49,6 +49,8 @@ def warmup(dtypes=(np.float64, np.float32)):
         differences.dense_softmax_differences(m, m, m, m, 1e-5, True, 4, out2, out2.copy())
         differences.dense_tanh_differences(m, m, m, m, m, m, m, m, 1e-5, True, 4, out2,
                                            out2.copy())
+        signs = np.ones(4, dtype=np.int8)
+        directions.perturb_along(v, signs, np.ones(4), np.ones(4), 1e-5, out)
         widths = np.array([2, 2], dtype=np.int64)
         offsets = np.zeros(2, dtype=np.int64)
         codes = np.array([0, activations.TANH], dtype=np.int64)
@@ -62,4 +64,20 @@ def warmup(dtypes=(np.float64, np.float32)):
                                 np.zeros(2), losses.SQUARED_ERROR, m.astype(np.float64), base,
                                 np.zeros((0, 0, 0)), np.zeros((0, 0)), 1e-4, False, 2, central,
                                 central.copy())
+    directions.direction_norms(np.ones(4, dtype=np.int8), np.ones(4), np.ones(4))
+    halves = np.full(4, 0.5)
+    losses.loss_terms(losses.CROSS_ENTROPY, halves, halves, np.empty(4))
+    _check_every_method(dtypes)
     return time.perf_counter() - started
+
+
+def _check_every_method(dtypes):
+    """A tiny black-box check per method: compiles what they call from Python (combine)."""
+    from ._checker import check_gradients
+
+    for dtype in dtypes:
+        x = np.linspace(-1.0, 1.0, 6, dtype=dtype).reshape(2, 3)
+        for method in ("exhaustive", "colored", "directional"):
+            for order in (2, 4):
+                check_gradients(np.sin, np.cos(x), x, method=method, order=order, progress=False,
+                                seed=0)

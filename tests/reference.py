@@ -129,3 +129,15 @@ def central_differences(f, x, dLdf=1.0, h=1e-6):
         x[index] = old
         grad[index] = (up - down) / (2 * h)
     return grad
+
+
+def perturb_along(x, signs, scale, grad, step):
+    """A random-direction perturbation: the perturbed x, and the steps taken dotted with grad."""
+    work = (x + step * signs * scale).astype(x.dtype)
+    taken = work.astype(np.float64) - x.astype(np.float64)
+    return work, float(np.sum(taken * grad))
+
+
+def direction_norms(signs, scale, grad):
+    """The two norms of a direction's tolerance: ||signs * scale * grad||, ||scale||."""
+    return (float(np.linalg.norm(signs * scale * grad)), float(np.linalg.norm(scale)))

@@ -4,10 +4,10 @@ A perturbation is a callable returning ``(index, values)``: the flat positions i
 integer array or a slice) and by how much. They are made only when their chunk is evaluated,
 so a check of a 16M-element x holds a few perturbed copies at a time, never all of them.
 
-Shared by the directional and colored methods. Perturbations are evaluated as stacks along a
-new leading axis when ``fn`` handles one (probed once per check, as in the exhaustive method),
-in chunks within the memory budget, each chunk with its own unperturbed base point; otherwise
-one call per perturbation on a private copy of x.
+Shared by the colored method and the directional method's located elements. Perturbations
+are evaluated as stacks along a new leading axis when ``fn`` handles one (probed once per
+check, as in the exhaustive method), in chunks within the memory budget, each chunk with its
+own unperturbed base point; otherwise one call per perturbation on a private copy of x.
 """
 
 import numpy as np
@@ -37,12 +37,6 @@ def _chunk(problem):
 def _stacks_fit(problem):
     """Stacks pay when several items fit the cache-sized target (and the memory budget)."""
     return 4 * _per_item(problem) <= min(problem.memory_budget, STACK_TARGET_BYTES)
-
-
-def actual_steps(x_flat, index, values):
-    """The perturbation actually applied in floating point: (x + p) - x at ``index``."""
-    base = x_flat[index]
-    return (base + values).astype(x_flat.dtype) - base
 
 
 def _apply(x_flat, perturbation, out):
@@ -96,11 +90,17 @@ def changes(problem, perturbations, where):
     for k, perturbation in enumerate(perturbations):
         index, values = perturbation()
         work = buffer.perturbed(index, values)
-        output = np.asarray(problem.call(work.reshape(problem.x.shape), where))
+        output = problem.call(work.reshape(problem.x.shape), where)
         buffer.restore(index)
-        _check_shape(problem, output, problem.f0.shape, where)
-        out[k] = float(np.dot((output.reshape(-1) - base).astype(np.float64), weights))
+        out[k] = contracted(problem, output, base, weights, where)
     return out
+
+
+def contracted(problem, output, base, weights, where):
+    """``sum((fn(x + p) - fn(x)) * dLdf)`` in float64, after checking the output's shape."""
+    output = np.asarray(output)
+    _check_shape(problem, output, problem.f0.shape, where)
+    return float(np.dot((output.reshape(-1) - base).astype(np.float64), weights))
 
 
 def _check_shape(problem, output, expected, where):

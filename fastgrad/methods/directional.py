@@ -22,8 +22,9 @@ import numpy as np
 
 from .._tolerances import DIRECTION_NOISE_ULPS
 from ..kernels.differences import combine
+from ..kernels.directions import direction_norms, perturb_along
 from . import Differences, analytic_floor, noise_floor, register
-from ._evaluate import actual_steps, changes, element_values
+from ._evaluate import contracted, element_values
 
 #: Largest number of elements located before the search stops (the gradient is widely wrong).
 MAX_LOCATED = 32
@@ -72,36 +73,41 @@ class Directional:
                                               problem.grad_dtype))
         t = problem.step_scale
         levels = 1 if problem.order == 2 else 2
+        # one private copy of x for the whole search: each evaluation perturbs a block of it
+        # in one fused pass and restores that block (a 16M-element x is never copied again)
+        work = x_flat.copy()
+        base = problem.f0.reshape(-1)
+        weights_flat = weights.reshape(-1)
 
-        def direction(k, index, step):
-            return lambda: (index, step * signs[k, index] * scale[index])
+        def change(k, part, step):
+            """``(g(x + step d_k) - g(x), (actual step) . grad)`` with d_k zero outside part."""
+            analytic = perturb_along(x_flat[part], signs[k, part], scale[part], grad[part],
+                                     step, work[part])
+            try:
+                output = problem.call(work.reshape(problem.x.shape),
+                                      f"along random direction {k}")
+            finally:
+                work[part] = x_flat[part]
+            return contracted(problem, output, base, weights_flat,
+                              f"along random direction {k}"), analytic
 
-        def measure(k, index, order):
-            """Numerical and analytic directional derivative of direction k on ``index``."""
+        def measure(k, part, order):
+            """Numerical and analytic directional derivative of direction k on ``part``."""
             numerical, analytic = [], []
-            perturbations = []
-            steps = []
             for level in range(1 if order == 2 else levels):
                 step = t / 2**level
-                perturbations += [direction(k, index, step), direction(k, index, -step)]
-                ix, up = direction(k, index, step)()
-                _, down = direction(k, index, -step)()
-                steps.append((actual_steps(x_flat, ix, up), -actual_steps(x_flat, ix, down)))
-            found = changes(problem, perturbations, f"along random direction {k}")
-            for level, (up_steps, down_steps) in enumerate(steps):
-                step = t / 2**level
-                numerical.append((found[2 * level], -found[2 * level + 1], step, step))
-                analytic.append((float(np.dot(up_steps, grad[index])),
-                                 float(np.dot(down_steps, grad[index])), step, step))
+                (up, up_analytic), (down, down_analytic) = (change(k, part, step),
+                                                            change(k, part, -step))
+                numerical.append((up, -down, step, step))
+                analytic.append((up_analytic, -down_analytic, step, step))
             num, _ = combine(numerical[0], numerical[-1], order)
             ana, _ = combine(analytic[0], analytic[-1], order)
-            return num, ana, _tolerance(k, index, order)
+            return num, ana, _tolerance(k, part, order)
 
-        def _tolerance(k, index, order=2):
-            terms = signs[k, index] * scale[index] * grad[index]
+        def _tolerance(k, part, order=2):
+            terms, scales = direction_norms(signs[k, part], scale[part], grad[part])
             finest = t / 2 ** (levels - 1) if order == 4 else t
-            return (problem.rtol * float(np.linalg.norm(terms)) + noise_scale / finest
-                    + analytic_scale * float(np.linalg.norm(scale[index])))
+            return problem.rtol * terms + noise_scale / finest + analytic_scale * scales
 
         everything = slice(0, size)
         results = [measure(k, everything, problem.order) for k in range(problem.n_directions)]
