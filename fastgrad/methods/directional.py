@@ -3,10 +3,11 @@
 For K random directions ``d = v * max(1, |x|)`` with Rademacher signs v, it compares the
 central difference ``(g(x + t d) - g(x - t d)) / 2t`` of ``g = sum(fn(x) * dLdf)`` with
 ``d . grad`` (computed from the steps actually taken). A direction that disagrees is split
-into halves, each half evaluated as its own direction (stacked when fn allows), recursing
-into the halves that disagree until single elements remain; those are differenced exactly,
-and the ones that fail get the second look of ``fastgrad._refine`` (a step 100 times smaller,
-through the function's own kernel when it has an elementwise structure).
+into halves, each half evaluated as its own direction (one fused pass over x per evaluation,
+``fastgrad.kernels.directions``), recursing into the halves that disagree until single
+elements remain; those are differenced exactly, and the ones that fail get the second look of
+``fastgrad._refine`` (a step 100 times smaller, through the function's own kernel when it has
+an elementwise structure).
 
 What it guarantees: a direction's tolerance is ``rtol * ||d * grad||_2`` plus the rounding
 noise of the differences (``DIRECTION_NOISE_ULPS * eps * sum|fn(x) * dLdf| / t``). A single wrong
