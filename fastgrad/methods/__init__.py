@@ -103,6 +103,11 @@ def finest_steps(problem):
     return np.full(problem.x.shape, scale)
 
 
+#: The error for an fn that writes to its argument (a reused buffer would carry the writes).
+MODIFIED_INPUT = ("fn: modified its input array; fastgrad cannot difference a function that "
+                  "writes to its argument")
+
+
 def _add_note(error, note):
     if hasattr(error, "add_note"):
         error.add_note(note)

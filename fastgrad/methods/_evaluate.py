@@ -12,6 +12,7 @@ own unperturbed base point; otherwise one call per perturbation on a private cop
 
 import numpy as np
 
+from . import MODIFIED_INPUT
 from .exhaustive import STACK_TARGET_BYTES, WORKSPACE_FACTOR, _probe_stacking
 
 
@@ -49,7 +50,7 @@ class WorkBuffer:
     """One private copy of x, perturbed in place and restored entry by entry.
 
     For a wide x (16M elements) this replaces a 128 MB copy per evaluation with writes of the
-    perturbed entries only.
+    perturbed entries only. ``check_unmodified`` afterwards tells whether fn wrote to it.
     """
 
     def __init__(self, x_flat):
@@ -62,6 +63,11 @@ class WorkBuffer:
 
     def restore(self, index):
         self.work[index] = self.x_flat[index]
+
+    def check_unmodified(self):
+        """Raise ``ValueError`` if fn wrote to the buffer (everything was restored since)."""
+        if not np.array_equal(self.work, self.x_flat):
+            raise ValueError(MODIFIED_INPUT)
 
 
 def changes(problem, perturbations, where):
@@ -93,6 +99,7 @@ def changes(problem, perturbations, where):
         output = problem.call(work.reshape(problem.x.shape), where)
         buffer.restore(index)
         out[k] = contracted(problem, output, base, weights, where)
+    buffer.check_unmodified()
     return out
 
 

@@ -141,8 +141,10 @@ def _run_groups(problem, pairs, group_indices, levels, scale_flat):
     """Differences of the given groups (runs in a worker when an executor is used)."""
     buffer = WorkBuffer(problem.x.reshape(-1))
     unpaired = _groups(problem.x.shape, pairs)[0]
-    return [_group_values(problem, pairs, unpaired, group, levels, scale_flat, buffer)
-            for group in group_indices]
+    values = [_group_values(problem, pairs, unpaired, group, levels, scale_flat, buffer)
+              for group in group_indices]
+    buffer.check_unmodified()
+    return values
 
 
 class Colored:

@@ -25,7 +25,7 @@ from .._tolerances import DIRECTION_NOISE_ULPS
 from ..kernels.differences import combine
 from ..kernels.directions import direction_norms, perturb_along
 from . import Differences, analytic_floor, noise_floor, register
-from ._evaluate import contracted, element_values
+from ._evaluate import WorkBuffer, contracted, element_values
 
 #: Largest number of elements located before the search stops (the gradient is widely wrong).
 MAX_LOCATED = 32
@@ -76,7 +76,8 @@ class Directional:
         levels = 1 if problem.order == 2 else 2
         # one private copy of x for the whole search: each evaluation perturbs a block of it
         # in one fused pass and restores that block (a 16M-element x is never copied again)
-        work = x_flat.copy()
+        buffer = WorkBuffer(x_flat)
+        work = buffer.work
         base = problem.f0.reshape(-1)
         weights_flat = weights.reshape(-1)
 
@@ -88,7 +89,7 @@ class Directional:
                 output = problem.call(work.reshape(problem.x.shape),
                                       f"along random direction {k}")
             finally:
-                work[part] = x_flat[part]
+                buffer.restore(part)
             return contracted(problem, output, base, weights_flat,
                               f"along random direction {k}"), analytic
 
@@ -112,6 +113,7 @@ class Directional:
 
         everything = slice(0, size)
         results = [measure(k, everything, problem.order) for k in range(problem.n_directions)]
+        buffer.check_unmodified()
         numerical = np.array([r[0] for r in results])
         analytic = np.array([r[1] for r in results])
         tolerance = np.array([r[2] for r in results])

@@ -16,7 +16,7 @@ import numpy as np
 from .._progress import progress_bar
 from .._tolerances import STACK_ULPS
 from ..kernels.differences import combine
-from . import Differences, finest_steps, noise_floor, register
+from . import MODIFIED_INPUT, Differences, finest_steps, noise_floor, register
 
 #: How many elements the stacking probe compares with single calls.
 N_PROBE = 3
@@ -192,8 +192,7 @@ class Exhaustive:
                     bar.update(LOOP_UPDATE)
             bar.update(size % LOOP_UPDATE)
         if not np.array_equal(work, problem.x):
-            raise ValueError("fn: modified its input array; fastgrad cannot difference a "
-                             "function that writes to its argument")
+            raise ValueError(MODIFIED_INPUT)
         magnitude = _magnitude(problem)
         noise = noise_floor(magnitude, finest_steps(problem), problem.x.dtype)
         return Differences(central.reshape(problem.x.shape), gap.reshape(problem.x.shape),
