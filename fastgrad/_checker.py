@@ -6,7 +6,14 @@ import numpy as np
 
 from . import _tolerances, methods
 from ._refine import refine_failures
-from ._result import GradCheckResult, WorstElement, compare, relative_error
+from ._result import (
+    GradCheckResult,
+    WorstElement,
+    compare,
+    on_kink_note,
+    relative_error,
+    resolution,
+)
 from ._threads import threads_for
 from ._validation import as_float_array, check_positive
 from .methods.structured import find_structure
@@ -189,19 +196,19 @@ def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, pro
             return compare(differences.numerical, differences.gap, analytic,
                            **tolerance_args)["failing"]
 
-        analytic64 = np.abs(np.asarray(analytic, dtype=np.float64))
-        resolution = rtol * analytic64 + (atol * float(analytic64.max()) if scaled_atol
-                                          else atol)
-        refined = refine_failures(lambda value: problem.call(value, "(refining)"), problem.x,
-                                  problem.dLdf, differences.numerical, differences.gap,
-                                  failing, problem.step_scale, problem.relative,
-                                  noise=differences.noise, resolution=resolution,
-                                  structure=problem.structure if chosen.name == "structured"
-                                  else None)
+        refined, at_kink = refine_failures(
+            lambda value: problem.call(value, "(refining)"), problem.x, problem.dLdf,
+            differences.numerical, differences.gap, failing, problem.step_scale,
+            problem.relative, noise=differences.noise,
+            resolution=resolution(analytic, rtol=rtol, atol=atol, scaled_atol=scaled_atol),
+            structure=problem.structure if chosen.name == "structured" else None,
+            order=problem.order)
         if refined.size:
             tolerance_args["noise"] = _floors(differences, grad_dtype)
             fields = compare(differences.numerical, differences.gap, analytic,
-                             **tolerance_args)
+                             at_kink=at_kink, **tolerance_args)
+        if at_kink.size:
+            problem.notes.append(on_kink_note(at_kink.size))
     value = fields.pop("value")
     fields.pop("smooth")
     fields.pop("failing")
@@ -288,27 +295,31 @@ def _partial_result(problem, differences, analytic, why, chosen, tolerance_args,
     located = partial.located
     atol = tolerance_args["atol"] * (scale if tolerance_args["scaled_atol"] else 1.0)
 
-    def compared():
+    def compared(at_kink=None):
         return compare(partial.values, partial.gaps, flat_analytic[located],
                        noise=partial.noise, rtol=tolerance_args["rtol"], atol=atol,
-                       scaled_atol=False)
+                       scaled_atol=False, at_kink=at_kink)
 
     fields = compared()
     refined = np.zeros(0, dtype=np.intp)
+    note_on_kinks = None
     if not fields["passed"] and len(fields["nan_elements"]) == 0:
         # the same second look as for complete methods; through the element's own kernel
         # when fn has an elementwise structure (a scalar loss over many terms cannot
         # resolve one term at a smaller step)
         structure = problem.structure if find_structure(problem) is None else None
         coarse = partial.values.copy()
-        refined = refine_failures(
+        refined, at_kink = refine_failures(
             lambda value: problem.call(value, "(refining)"), problem.x, problem.dLdf,
             partial.values, partial.gaps, lambda: compared()["failing"], problem.step_scale,
             problem.relative, noise=partial.noise,
-            resolution=tolerance_args["rtol"] * np.abs(flat_analytic[located]) + atol,
-            structure=structure, elements=located)
+            resolution=resolution(flat_analytic[located], rtol=tolerance_args["rtol"],
+                                  atol=atol, scaled_atol=False),
+            structure=structure, elements=located, order=problem.order)
         if refined.size:
-            fields = compared()
+            fields = compared(np.flatnonzero(np.isin(located, at_kink)))
+        if at_kink.size:
+            note_on_kinks = on_kink_note(at_kink.size)
             # the directions' differences crossed the same kinks: report them with the
             # refined element values in place of the coarse ones
             partial.numerical = partial.numerical - partial.loadings @ (coarse - partial.values)
@@ -318,7 +329,7 @@ def _partial_result(problem, differences, analytic, why, chosen, tolerance_args,
     directions_ok = (np.abs(partial.numerical - partial.analytic) <= partial.tolerance) | \
         partial.explained
     n_failed = fields["n_failed"]
-    note = f"{why}; {differences.note}"
+    note = "; ".join([why, differences.note, *([note_on_kinks] if note_on_kinks else [])])
     if partial.capped and n_failed == 0 and not directions_ok.all():
         # every element the search reached sits at a kink: the remaining disagreement is not
         # evidence of a bug, and not evidence against one either

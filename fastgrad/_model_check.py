@@ -11,7 +11,7 @@ from ._checker import check_gradients
 from ._identity import is_fastgrad_function
 from ._progress import progress_bar
 from ._refine import refine_failures
-from ._result import compare
+from ._result import compare, on_kink_note
 from ._threads import threads_for
 from ._validation import check_positive
 from .kernels import activations as _codes
@@ -211,8 +211,8 @@ def _check_model(started, model, X, Y, epsilon, method, order, rtol, atol, progr
         else:
             numerical = _exhaustive_differences(model, X, Y, epsilon, order, analytic,
                                                 progress, seed)
-        return _report(model, X, Y, epsilon, numerical, analytic, chosen, note, rtol, atol,
-                       started)
+        return _report(model, X, Y, epsilon, order, numerical, analytic, chosen, note, rtol,
+                       atol, started)
     finally:
         _restore_state(model, saved)
 
@@ -342,7 +342,7 @@ def _model_differences(model, X, Y, epsilon, order, progress):
                         cost.code, Y64, base_loss, slopes, margin, epsilon, False, order,
                         central[block], gap[block])
                     bar.update(central[block].size)
-                numerical[index][name] = (central, gap, noise)
+                numerical[index][name] = (central, gap, noise, None)
     return numerical
 
 
@@ -427,24 +427,30 @@ def _exhaustive_differences(model, X, Y, epsilon, order, analytic, progress, see
             result = check_gradients(fn, analytic[index][name], value, 1.0, h=epsilon,
                                      method="exhaustive", order=order, progress=progress,
                                      seed=seed)
-            numerical[index][name] = (result.numerical, result.gap, result.noise)
+            # the kinks it found (a slope jumping at x is found only by its refinement)
+            kinks = np.ravel_multi_index(tuple(result.kinks.T), value.shape) \
+                if len(result.kinks) else None
+            numerical[index][name] = (result.numerical, result.gap, result.noise, kinks)
     return numerical
 
 
-def _report(model, X, Y, epsilon, numerical, analytic, method, note, rtol, atol, started):
+def _report(model, X, Y, epsilon, order, numerical, analytic, method, note, rtol, atol,
+            started):
     entries = []
     all_numerical = []
     all_analytic = []
     dtype = np.dtype(getattr(model, "dtype", np.float64))
     table = _tolerances.tolerance(dtype, np.float64)
     passed = True
+    n_on_kinks = 0
     for index, layer in enumerate(model.layers):
-        for name, (central, gap, noise) in numerical[index].items():
+        for name, (central, gap, noise, known_kinks) in numerical[index].items():
             ana = analytic[index][name]
             noise = np.broadcast_to(noise, central.shape).copy() if noise is not None else None
             tolerance_args = {"rtol": table.rtol if rtol is None else rtol,
                               "atol": table.atol if atol is None else atol,
                               "scaled_atol": atol is None, "noise": noise}
+            tolerance_args["at_kink"] = known_kinks
             fields = compare(central, gap, ana, **tolerance_args)
             refined = 0
             if not fields["passed"] and len(fields["nan_elements"]) == 0:
@@ -456,9 +462,15 @@ def _report(model, X, Y, epsilon, numerical, analytic, method, note, rtol, atol,
 
                 if gap is None:
                     gap = np.zeros_like(central)
-                refined = refine_failures(fn, value, np.ones(()), central, gap, failing,
-                                          epsilon, False, noise=noise).size
+                refined, at_kink = refine_failures(
+                    fn, value, np.ones(()), central, gap, failing, epsilon, False, noise=noise,
+                    order=order)
+                refined = refined.size
+                n_on_kinks += at_kink.size
                 if refined:
+                    if known_kinks is not None:
+                        at_kink = np.union1d(at_kink, known_kinks)
+                    tolerance_args["at_kink"] = at_kink
                     fields = compare(central, gap, ana, **tolerance_args)
             smooth = fields["smooth"]
             entries.append(ParameterCheck(
@@ -472,6 +484,8 @@ def _report(model, X, Y, epsilon, numerical, analytic, method, note, rtol, atol,
             passed &= fields["passed"]
             all_numerical.append(np.asarray(central, dtype=np.float64)[smooth])
             all_analytic.append(np.asarray(ana, dtype=np.float64)[smooth])
+    if n_on_kinks:
+        note += "; " + on_kink_note(n_on_kinks)
     numerical_flat = np.concatenate(all_numerical) if all_numerical else np.zeros(0)
     analytic_flat = np.concatenate(all_analytic) if all_analytic else np.zeros(0)
     return ModelCheckResult(_distance(numerical_flat, analytic_flat), layers=entries,

@@ -13,6 +13,7 @@ real error from noise, and would hide it behind its wider floor.
 
 import numpy as np
 
+from ._tolerances import JUMP_STABILITY
 from .methods import noise_floor
 
 #: Most failing elements re-differenced (more failures than this are not step artefacts).
@@ -24,7 +25,7 @@ REFINE_FACTORS = (100.0, 10000.0)
 
 
 def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale, relative,
-                    noise=None, resolution=None, structure=None, elements=None):
+                    noise=None, resolution=None, structure=None, elements=None, order=2):
     """Re-difference failing elements of ``x`` with smaller steps, in place.
 
     Parameters
@@ -41,6 +42,9 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
         current values.
     step_scale, relative : float, bool
         The step rule of the coarse differences.
+    order : {2, 4}
+        Their order: the finest coarse step, which ``noise`` was computed for, is
+        ``step_scale`` (order 2) or ``step_scale / 2`` (order 4).
     noise : numpy.ndarray, optional
         Per-element noise floors, updated in place for refined elements: the re-evaluation
         goes through fn as a black box, so its floor is the black-box one at the finer step.
@@ -58,9 +62,14 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
 
     Returns
     -------
-    numpy.ndarray
+    refined : numpy.ndarray
         Flat indices into ``x`` that were re-differenced (empty when there were none or too
         many).
+    at_kink : numpy.ndarray
+        Flat indices into ``x`` of refined elements where the slope jumps at x itself (a ReLU
+        unit exactly at 0): the one-sided differences keep disagreeing at two steps, so no
+        difference can check the analytic value there, which is a convention (compare
+        reports them as kinks).
     """
     weights = np.asarray(dLdf, dtype=np.float64).reshape(-1)
     flat_x = x.reshape(-1)
@@ -71,6 +80,8 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
     flat_resolution = None if resolution is None else resolution.reshape(-1)
     floor = float(np.sqrt(np.finfo(x.dtype).eps))
     refined = set()
+    at_kink = set()
+    kink_entries = np.zeros(0, dtype=np.intp)  # their positions in numerical
     elementwise = structure is not None and structure.elementwise
     if elementwise:
         magnitude = np.broadcast_to(structure.magnitude(x, dLdf, structure.evaluate(x)),
@@ -82,7 +93,10 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
         if step_scale / factor < floor:
             break
         candidates = np.flatnonzero(failing_after())
-        if candidates.size == 0 or candidates.size > REFINE_MAX:
+        if candidates.size > REFINE_MAX:
+            break
+        candidates = candidates[~np.isin(candidates, kink_entries)]
+        if candidates.size == 0:
             break
         where = candidates if elements is None else np.asarray(elements)[candidates]
         values = np.abs(flat_x[where].astype(np.float64))
@@ -92,39 +106,60 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
         else:  # the black box's floor, and at least the coarse one scaled to the finer step
             refined_noise = noise_floor(black_box, steps, x.dtype)
             if coarse_noise is not None:
-                refined_noise = np.maximum(refined_noise, coarse_noise[candidates] * factor)
-        resolves = steps >= floor * np.maximum(1.0, values)
-        if flat_resolution is not None:
-            resolves &= refined_noise <= flat_resolution[candidates]
-        if not resolves.all():
-            candidates, where, refined_noise = (candidates[resolves], where[resolves],
-                                                refined_noise[resolves])
-        if elementwise:
-            central, gaps = structure.subset_differences(x, dLdf, where,
-                                                         step_scale / factor, relative)
-            flat_numerical[candidates] = central
-            if flat_gap is not None:
-                flat_gap[candidates] = gaps
-            if flat_noise is not None:
-                flat_noise[candidates] = refined_noise
-            refined.update(int(i) for i in where)
+                shrink = factor / (2.0 if order == 4 else 1.0)  # finest coarse / refined step
+                refined_noise = np.maximum(refined_noise, coarse_noise[candidates] * shrink)
+        fine_enough = steps >= floor * np.maximum(1.0, values)
+        if not fine_enough.all():
+            candidates, where, refined_noise = (candidates[fine_enough], where[fine_enough],
+                                                refined_noise[fine_enough])
+        if candidates.size == 0:
             continue
-        for entry, index, entry_noise in zip(candidates, where, refined_noise, strict=True):
-            value = flat_x[index]
-            h = step_scale / factor * (max(1.0, abs(value)) if relative else 1.0)
-            sums = []
-            for target in (value + h, value - h):
-                work = x.copy()
-                work.reshape(-1)[index] = target
-                change = np.asarray(evaluate(work), dtype=np.float64).reshape(-1) - base
-                sums.append(float(np.dot(change, weights)))
-            h_plus = (value + h) - value
-            h_minus = value - (value - h)
-            up, down = sums[0], -sums[1]
-            flat_numerical[entry] = (up + down) / (h_plus + h_minus)
-            if flat_gap is not None:
-                flat_gap[entry] = (up / h_plus - down / h_minus) / 2.0
-            if flat_noise is not None:  # the noise floor grows as the step shrinks
-                flat_noise[entry] = entry_noise
-            refined.add(int(index))
-    return np.array(sorted(refined), dtype=np.intp)
+        # a refined value replaces the coarse one only where its floor resolves the tolerance;
+        # the jump test below needs no such resolution (a jump must only clear the noise)
+        resolves = np.ones(candidates.size, dtype=bool) if flat_resolution is None else \
+            refined_noise <= flat_resolution[candidates]
+        step = step_scale / factor
+        if elementwise:
+            central, half_gap = structure.subset_differences(x, dLdf, where, step, relative)
+            _, finer_half_gap = structure.subset_differences(x, dLdf, where, step / 2, relative)
+        else:
+            central, half_gap, finer_half_gap = (np.empty(where.size) for _ in range(3))
+            for n, index in enumerate(where):
+                central[n], half_gap[n] = _black_box(evaluate, x, base, weights, index, step,
+                                                     relative)
+                _, finer_half_gap[n] = _black_box(evaluate, x, base, weights, index, step / 2,
+                                                  relative)
+        taken = candidates[resolves]
+        flat_numerical[taken] = central[resolves]
+        if flat_gap is not None:
+            flat_gap[taken] = half_gap[resolves]
+        if flat_noise is not None:  # the noise floor grows as the step shrinks
+            flat_noise[taken] = refined_noise[resolves]
+        refined.update(int(i) for i in where[resolves])
+        # the slope jumps at x itself when the one-sided disagreement does not shrink with the
+        # step (smooth: it halves); it must also stand clear of the finer step's noise and of
+        # the tolerance, so that neither noise nor a wrong gradient can pass for one
+        threshold = 2.0 * refined_noise + (flat_resolution[candidates] if flat_resolution
+                                           is not None else 0.0)
+        jumps = (np.abs(finer_half_gap) > threshold) & (
+            np.abs(half_gap - finer_half_gap) <= JUMP_STABILITY * np.abs(finer_half_gap))
+        at_kink.update(int(i) for i in where[jumps])
+        kink_entries = np.union1d(kink_entries, candidates[jumps])
+    return (np.array(sorted(refined), dtype=np.intp),
+            np.array(sorted(at_kink), dtype=np.intp))
+
+
+def _black_box(evaluate, x, base, weights, index, step_scale, relative):
+    """Order-2 (central, half gap) of one element through fn, at the given step."""
+    value = x.reshape(-1)[index]
+    h = step_scale * (max(1.0, abs(value)) if relative else 1.0)
+    sums = []
+    for target in (value + h, value - h):
+        work = x.copy()
+        work.reshape(-1)[index] = target
+        change = np.asarray(evaluate(work), dtype=np.float64).reshape(-1) - base
+        sums.append(float(np.dot(change, weights)))
+    h_plus = (value + h) - value
+    h_minus = value - (value - h)
+    up, down = sums[0], -sums[1]
+    return (up + down) / (h_plus + h_minus), (up / h_plus - down / h_minus) / 2.0

@@ -145,7 +145,22 @@ _NO_INDICES = np.zeros((0, 0), dtype=np.intp)
 # applies.
 
 
-def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10, noise=None):
+def on_kink_note(n_elements):
+    """What a result says of elements where the slope jumps at x itself."""
+    return (f"{n_elements} element(s) sit exactly on a kink (the one-sided differences keep "
+            "disagreeing at every step): the analytic value is a convention there, listed "
+            "in kinks and not checked")
+
+
+def resolution(analytic, *, rtol, atol, scaled_atol):
+    """Per element, the tolerance without noise: ``atol' + rtol * |analytic|``."""
+    magnitude = np.abs(np.asarray(analytic, dtype=np.float64))
+    return rtol * magnitude + (atol * float(magnitude.max(initial=0.0)) if scaled_atol
+                               else atol)
+
+
+def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10, noise=None,
+            at_kink=None):
     """Compare differences with the analytic gradient element by element.
 
     Parameters
@@ -163,6 +178,9 @@ def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10, no
         How many of the worst elements to report.
     noise : numpy.ndarray, optional
         Per-element rounding-noise floor of the differences, added to each tolerance.
+    at_kink : numpy.ndarray, optional
+        Flat indices of elements where the slope was found to jump at x itself (see
+        ``fastgrad._refine``): outside their tolerance, they are kinks whatever the gap says.
 
     Returns
     -------
@@ -191,6 +209,10 @@ def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10, no
     if gap is not None and any_outside:
         gap = np.abs(np.asarray(gap, dtype=np.float64))
         kink = outside & (gap > allowed) & (error <= (1 + KINK_SLACK) * gap + allowed)
+    if at_kink is not None and len(at_kink) and any_outside:
+        if kink is None:
+            kink = np.zeros(outside.shape, dtype=bool)
+        kink.reshape(-1)[at_kink] |= outside.reshape(-1)[at_kink]
     any_kink = kink is not None and bool(kink.any())
     if kink is None:
         kink = np.zeros(outside.shape, dtype=bool)
@@ -225,6 +247,9 @@ def _worst(numerical, analytic, error, allowed, kink, finite, n_worst):
     k = min(n_worst, flat_ratio.size)
     if k == 0:
         return []
+    # failures first, then kinks, then the rest, each by error relative to tolerance
+    tier = np.where(kink.reshape(-1), 1.0, np.where(flat_ratio > 1.0, 2.0, 0.0))
+    flat_ratio = tier + 0.999 * np.arctan(flat_ratio) / (np.pi / 2)
     top = np.argpartition(-flat_ratio, k - 1)[:k] if k < flat_ratio.size \
         else np.arange(flat_ratio.size)
     top = top[np.argsort(-flat_ratio[top], kind="stable")]

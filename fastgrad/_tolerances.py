@@ -56,6 +56,10 @@ STACK_ULPS = 1e4
 #: At a kink the analytic value must lie between the one-sided differences; each carries its own
 #: O(h) curvature error, so the interval is widened by this fraction of its half-width.
 KINK_SLACK = 0.1
+#: The slope jumps at x itself (fastgrad._refine) when the one-sided disagreement at step s and
+#: at s/2 differ by at most this fraction: it halves with the step where the function is
+#: smooth, and stays where x sits on a kink.
+JUMP_STABILITY = 0.25
 
 
 def step_scale(eval_dtype):

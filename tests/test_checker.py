@@ -242,11 +242,52 @@ def test_relu_at_the_kink_is_reported_not_failed():
         assert result.passed and len(result.kinks) == 3, repr(result)
 
 
-def test_wrong_gradient_at_a_kink_still_fails():
+def test_wrong_gradient_near_a_kink_still_fails():
+    # x within the coarse step of ReLU's kink, not on it: the refined step no longer crosses
+    X = np.array([[1e-7, 0.5]])
+    dLdY = np.ones_like(X)
+    result = check_gradients(activations.ReLU().forward, np.array([[3.0, 1.0]]), X, dLdY)
+    assert not result.passed and result.worst[0].index == (0, 0), repr(result)
+    assert result.numerical[0, 0] == pytest.approx(1.0)
+
+
+def test_a_value_exactly_on_a_kink_is_reported_not_judged():
+    # at x = 0 the slope of ReLU jumps at every step: no difference can check the value there
     X = np.array([[0.0, 0.5]])
     dLdY = np.ones_like(X)
     result = check_gradients(activations.ReLU().forward, np.array([[3.0, 1.0]]), X, dLdY)
-    assert not result.passed and result.worst[0].index == (0, 0)
+    assert result.passed and [tuple(k) for k in result.kinks] == [(0, 0)]
+    assert "exactly on a kink" in result.method_note
+    assert result.worst[0].index == (0, 0) and result.worst[0].kink
+    wrong_elsewhere = check_gradients(activations.ReLU().forward, np.array([[0.0, 3.0]]), X,
+                                      dLdY)
+    assert not wrong_elsewhere.passed and wrong_elsewhere.worst[0].index == (0, 1)
+
+
+def test_several_units_on_their_kinks_at_once_are_not_failures(rng):
+    # a zero input row with zero biases puts every ReLU unit of that sample exactly on its kink;
+    # a bias below them moves them all at once, and the backprop convention (slope 0 at 0) is
+    # then outside the one-sided slopes: reported as kinks, not as a wrong gradient
+    W1 = rng.normal(size=(3, 4))
+    W2 = rng.normal(size=(4, 4))
+    b1 = np.zeros((1, 4))
+    dLdY = rng.normal(size=(6, 4))
+
+    def check(X, scale=1.0):
+        def fn(b):
+            return np.maximum(np.tanh(X @ W1 + b) @ W2, 0.0)
+
+        dZ2 = (np.tanh(X @ W1 + b1) @ W2 > 0) * dLdY
+        grad = ((dZ2 @ W2.T) * (1 - np.tanh(X @ W1 + b1) ** 2)).sum(axis=0, keepdims=True)
+        return check_gradients(fn, grad * scale, b1, dLdY, method="exhaustive")
+
+    X = rng.normal(size=(6, 3))
+    padded = X.copy()
+    padded[0] = 0.0
+    result = check(padded)
+    assert result.passed and len(result.kinks) > 0, repr(result)
+    # away from the kinks the same network and the same wrong gradient are judged
+    assert check(X).passed and not check(X, scale=1.5).passed
 
 
 # ---------------------------------------------------------------- float32
