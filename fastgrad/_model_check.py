@@ -293,42 +293,99 @@ def _is_dense(layer):
         is_fastgrad_function(getattr(type(layer), "_forward", None), "FullyConnected._forward")
 
 
+class _ModelKernel:
+    """The model's forward state, packed once for ``kernels.model.model_differences``.
+
+    ``differences`` differences any rows of one parameter at any step: the whole check uses it
+    row block by row block, and refinement uses it again on the rows of failing elements.
+    """
+
+    def __init__(self, model, X, Y):
+        self.chain = [(index, layer) for index, layer in enumerate(model.layers)
+                      if not _is_dropout(layer)]
+        chain = self.chain
+        self.widths = np.array([X.shape[1]] + [layer.n_out for _, layer in chain],
+                               dtype=np.int64)
+        weights = [layer.parameters["W"].astype(np.float64) for _, layer in chain]
+        biases = [layer.parameters["b"].astype(np.float64).reshape(-1) for _, layer in chain]
+        post = [X.astype(np.float64)]
+        pre = [np.zeros_like(post[0])]
+        for (_, layer), W, b in zip(chain, weights, biases, strict=True):
+            Z = post[-1] @ W + b
+            pre.append(Z)
+            post.append(np.asarray(layer.activation.forward(Z), dtype=np.float64))
+        self.cost_code = model.cost.code
+        Y64, _ = model.cost._arrays(Y, post[-1])
+        self.Y = np.ascontiguousarray(Y64, dtype=np.float64)
+        self.base_loss = np.empty(X.shape[0])
+        _kernels.sample_losses(self.cost_code, self.Y, post[-1], self.base_loss)
+        self.weights, self.w_off = _packed([np.zeros(0), *weights])
+        self.biases, self.b_off = _packed([np.zeros(0), *biases])
+        self.pre, self.a_off = _packed(pre)
+        self.post, _ = _packed(post)
+        self.codes = np.array([0] + [layer.activation.code for _, layer in chain],
+                              dtype=np.int64)
+        self.alphas = np.array([0.0] + [float(layer.activation.alpha) for _, layer in chain])
+        self.tables = [_linear_tables(position, chain, pre, weights)
+                       for position in range(1, len(chain) + 1)]
+        #: root-sum-square of the per-sample loss terms over n_samples: what a perturbation
+        #: can move (every sample's term), the magnitude of the rounding floor
+        self.magnitude = float(np.sqrt(np.sum(self.base_loss**2))) / X.shape[0]
+
+    def differences(self, position, name, param, rows, step, order, central, gap):
+        """Difference rows ``rows`` (a slice) of parameter ``name`` of chain layer
+        ``position`` (1-based), writing ``central[rows]`` and ``gap[rows]``."""
+        slopes, margin = self.tables[position - 1]
+        _kernels.model_differences(
+            position, name == "b", param[rows], rows.start, self.widths, self.weights,
+            self.w_off, self.biases, self.b_off, self.pre, self.post, self.a_off, self.codes,
+            self.alphas, self.cost_code, self.Y, self.base_loss, slopes, margin, step, False,
+            order, central[rows], gap[rows])
+
+
+def _packed(arrays):
+    offsets = np.cumsum([0] + [a.size for a in arrays])[:-1].astype(np.int64)
+    return np.concatenate([a.reshape(-1) for a in arrays]), offsets
+
+
+class _ModelParameter:
+    """One parameter of the model as a structure that refinement can use (see
+    ``fastgrad._refine``): its failing elements are differenced again by the model kernel."""
+
+    elementwise = True  # any subset of elements can be differenced on its own
+
+    def __init__(self, kernel, position, name, loss):
+        self.kernel = kernel
+        self.position = position
+        self.name = name
+        self.loss = loss  # value -> the model's loss with this parameter replaced
+
+    def evaluate(self, value):
+        return self.loss(value)
+
+    def magnitude(self, value, dLdf, output):
+        return np.full(value.shape, self.kernel.magnitude)
+
+    def subset_differences(self, value, dLdf, flat_indices, step_scale, relative):
+        rows, columns = np.unravel_index(flat_indices, value.shape)
+        central = np.empty(value.shape)
+        gap = np.empty(value.shape)
+        for row in np.unique(rows):
+            self.kernel.differences(self.position, self.name, value, slice(row, row + 1),
+                                    step_scale, 2, central, gap)
+        return central[rows, columns], gap[rows, columns]
+
+
 def _model_differences(model, X, Y, epsilon, order, progress):
-    chain = [(index, layer) for index, layer in enumerate(model.layers)
-             if not _is_dropout(layer)]
-    widths = np.array([X.shape[1]] + [layer.n_out for _, layer in chain], dtype=np.int64)
-    weights = [layer.parameters["W"].astype(np.float64) for _, layer in chain]
-    biases = [layer.parameters["b"].astype(np.float64).reshape(-1) for _, layer in chain]
-    post = [X.astype(np.float64)]
-    pre = [np.zeros_like(post[0])]
-    for (_, layer), W, b in zip(chain, weights, biases, strict=True):
-        Z = post[-1] @ W + b
-        pre.append(Z)
-        post.append(np.asarray(layer.activation.forward(Z), dtype=np.float64))
-    cost = model.cost
-    Y64, _ = cost._arrays(Y, post[-1])
-    Y64 = np.ascontiguousarray(Y64, dtype=np.float64)
-    base_loss = np.empty(X.shape[0])
-    _kernels.sample_losses(cost.code, Y64, post[-1], base_loss)
-
-    def packed(arrays):
-        offsets = np.cumsum([0] + [a.size for a in arrays])[:-1].astype(np.int64)
-        return np.concatenate([a.reshape(-1) for a in arrays]), offsets
-
-    weights_flat, w_off = packed([np.zeros(0), *weights])
-    biases_flat, b_off = packed([np.zeros(0), *biases])
-    pre_flat, a_off = packed(pre)
-    post_flat, _ = packed(post)
-    codes = np.array([0] + [layer.activation.code for _, layer in chain], dtype=np.int64)
-    alphas = np.array([0.0] + [float(layer.activation.alpha) for _, layer in chain])
-    total = sum(layer.parameters[name].size for _, layer in chain for name in ("W", "b"))
+    kernel = _ModelKernel(model, X, Y)
+    total = sum(layer.parameters[name].size for _, layer in kernel.chain
+                for name in ("W", "b"))
     numerical = [{} for _ in model.layers]
     # a perturbation can move every sample's loss term: the floor uses their total
     finest = epsilon / (1 if order == 2 else 2)
-    noise = noise_floor(float(np.sqrt(np.sum(base_loss**2))) / X.shape[0], finest, np.float64)
+    noise = noise_floor(kernel.magnitude, finest, np.float64)
     with progress_bar(total, progress, "model check", small=total < 2**14) as bar:
-        for position, (index, layer) in enumerate(chain, start=1):
-            slopes, margin = _linear_tables(position, chain, pre, weights)
+        for position, (index, layer) in enumerate(kernel.chain, start=1):
             for name in ("W", "b"):
                 param = layer.parameters[name].astype(np.float64)
                 central = np.empty_like(param)
@@ -336,13 +393,12 @@ def _model_differences(model, X, Y, epsilon, order, progress):
                 rows = max(1, ELEMENTS_PER_CALL // param.shape[1])
                 for start in range(0, param.shape[0], rows):
                     block = slice(start, min(start + rows, param.shape[0]))
-                    _kernels.model_differences(
-                        position, name == "b", param[block], start, widths, weights_flat, w_off,
-                        biases_flat, b_off, pre_flat, post_flat, a_off, codes, alphas,
-                        cost.code, Y64, base_loss, slopes, margin, epsilon, False, order,
-                        central[block], gap[block])
+                    kernel.differences(position, name, param, block, epsilon, order, central,
+                                       gap)
                     bar.update(central[block].size)
-                numerical[index][name] = (central, gap, noise, None)
+                structure = _ModelParameter(kernel, position, name, functools.partial(
+                    _pure_loss, model, X, Y, index, name))
+                numerical[index][name] = (central, gap, noise, None, structure)
     return numerical
 
 
@@ -430,7 +486,7 @@ def _exhaustive_differences(model, X, Y, epsilon, order, analytic, progress, see
             # the kinks it found (a slope jumping at x is found only by its refinement)
             kinks = np.ravel_multi_index(tuple(result.kinks.T), value.shape) \
                 if len(result.kinks) else None
-            numerical[index][name] = (result.numerical, result.gap, result.noise, kinks)
+            numerical[index][name] = (result.numerical, result.gap, result.noise, kinks, None)
     return numerical
 
 
@@ -444,7 +500,7 @@ def _report(model, X, Y, epsilon, order, numerical, analytic, method, note, rtol
     passed = True
     n_on_kinks = 0
     for index, layer in enumerate(model.layers):
-        for name, (central, gap, noise, known_kinks) in numerical[index].items():
+        for name, (central, gap, noise, known_kinks, structure) in numerical[index].items():
             ana = analytic[index][name]
             noise = np.broadcast_to(noise, central.shape).copy() if noise is not None else None
             tolerance_args = {"rtol": table.rtol if rtol is None else rtol,
@@ -464,10 +520,10 @@ def _report(model, X, Y, epsilon, order, numerical, analytic, method, note, rtol
                     gap = np.zeros_like(central)
                 refined, at_kink = refine_failures(
                     fn, value, np.ones(()), central, gap, failing, epsilon, False, noise=noise,
-                    order=order)
+                    structure=structure, order=order)
                 refined = refined.size
                 n_on_kinks += at_kink.size
-                if refined:
+                if refined or at_kink.size:
                     if known_kinks is not None:
                         at_kink = np.union1d(at_kink, known_kinks)
                     tolerance_args["at_kink"] = at_kink

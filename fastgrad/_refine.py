@@ -16,8 +16,12 @@ import numpy as np
 from ._tolerances import JUMP_STABILITY
 from .methods import noise_floor
 
-#: Most failing elements re-differenced (more failures than this are not step artefacts).
+#: Most failing elements re-differenced through fn (more failures than this are not step
+#: artefacts of a black box).
 REFINE_MAX = 64
+#: The same through a structure's own kernel, which re-differences an element for the cost of
+#: a few rows: a wide ReLU network crosses kinks in hundreds of elements at the coarse step.
+REFINE_MAX_STRUCTURED = 2**14
 #: Step reductions tried in turn while an element still fails.
 REFINE_FACTORS = (100.0, 10000.0)
 #: No refined step goes below sqrt(eps) * max(1, |x|): rounding noise eps * |g| / h then stays
@@ -52,10 +56,12 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
         Per element, the tolerance without noise. An element whose refined floor would exceed
         it is left as it was: a difference that cannot resolve the tolerance decides nothing.
     structure : optional
-        An elementwise structure (see ``fastgrad._structure``): its kernel re-differences the
-        elements themselves, so the refined floor is the element's own, not the black box's
-        (a scalar loss over 262,144 terms cannot resolve one term at a step 100x smaller).
-        Its refined floor is that of the element's own magnitude at the refined step.
+        A structure that differences any subset of elements on its own (``elementwise``: an
+        elementwise activation or loss in ``fastgrad._structure``, a model parameter in
+        ``fastgrad._model_check``): its kernel re-differences the elements, so the refined
+        floor is that of the element's own magnitude at the refined step, not the black box's
+        (a scalar loss over 262,144 terms cannot resolve one term at a step 100x smaller), and
+        up to ``REFINE_MAX_STRUCTURED`` elements are refined.
     elements : numpy.ndarray, optional
         Flat indices into ``x`` of the entries of ``numerical``, ``gap``, ``noise`` and
         ``resolution`` (a method that differenced only some elements: directional).
@@ -93,7 +99,7 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
         if step_scale / factor < floor:
             break
         candidates = np.flatnonzero(failing_after())
-        if candidates.size > REFINE_MAX:
+        if candidates.size > (REFINE_MAX_STRUCTURED if elementwise else REFINE_MAX):
             break
         candidates = candidates[~np.isin(candidates, kink_entries)]
         if candidates.size == 0:

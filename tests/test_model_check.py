@@ -212,3 +212,24 @@ def test_errors(rng):
         gradient_check("net", X, np.zeros((4, 2)))
     with pytest.raises(ValueError, match="Y: contains NaN"):
         gradient_check(net, X, np.full((4, 2), np.nan))
+
+
+def test_wide_relu_network_refines_its_many_kink_crossings_through_the_kernel():
+    # 64-wide ReLU layers on 256 samples: hundreds of coarse steps cross some unit's kink,
+    # more than a black box may refine (REFINE_MAX); the model kernel re-differences them all
+    from fastgrad._refine import REFINE_MAX
+
+    most_refined = 0
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        net = model.Model()
+        net.add(layers.Dense(64, activation="relu"))
+        net.add(layers.Dense(64, activation="relu"))
+        net.add(layers.Dense(3, activation="softmax"))
+        net.configure(input_size=8, cost_type=costs.CategoricalCrossentropy(), seed=seed)
+        X = rng.normal(size=(256, 8))
+        Y = np.eye(3)[rng.integers(0, 3, 256)]
+        result = gradient_check(net, X, Y, method="model")
+        assert result.passed, repr(result)
+        most_refined = max(most_refined, *(entry.n_refined for entry in result.layers))
+    assert most_refined > REFINE_MAX

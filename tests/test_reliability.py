@@ -1,18 +1,28 @@
 """Reliability: every catalogued bug is caught, every correct twin passes.
 
+Layers, activations and losses (``mutations/catalogue.py``) with check_gradients' methods;
+whole models (``mutations/models.py``) with gradient_check's, each bug also pinned to the
+parameters it corrupts.
+
 ``python -m pytest -m reliability -s`` prints the detection table and the false-failure count.
 """
 
 import numpy as np
 import pytest
 
-from fastgrad import check_gradients
+from fastgrad import check_gradients, gradient_check
 
 from mutations.catalogue import CASES
+from mutations.models import MODEL_CASES
 
 pytestmark = pytest.mark.reliability
 
-METHODS = ["structured", "exhaustive", "colored", "directional"]
+LAYER_METHODS = ["structured", "exhaustive", "colored", "directional"]
+MODEL_METHODS = ["model", "exhaustive"]
+METHODS = [*LAYER_METHODS, "model"]  # the report's columns
+#: Model twins: (size, seeds, methods); the larger sizes with fewer seeds, as for layers.
+MODEL_TWINS = [("small", range(50), MODEL_METHODS), ("medium", range(10), ["model"]),
+               ("medium", range(4), ["exhaustive"]), ("large", range(2), ["model"])]
 BUG_SEEDS = range(20)
 TWIN_SEEDS = range(50)
 TWIN_SHAPES = [(1, 1), (2, 3), (8, 8), (32, 32), (512, 512)]
@@ -41,7 +51,7 @@ def _bug_shape(case):
 def test_every_bug_is_caught_by_every_method_that_applies(case):
     shape = _bug_shape(case)
     for dtype in case.dtypes:
-        for method in METHODS:
+        for method in LAYER_METHODS:
             if not _applies(case, method, shape):
                 continue
             caught = 0
@@ -62,7 +72,7 @@ def test_every_correct_twin_passes(case):
             continue
         seeds = TWIN_SEEDS if shape[0] * shape[1] <= 1024 else range(5)
         for dtype in case.dtypes:
-            for method in METHODS:
+            for method in LAYER_METHODS:
                 if not _applies(case, method, shape):
                     continue
                 for seed in seeds:
@@ -79,12 +89,51 @@ def test_every_correct_twin_passes(case):
     assert failures == 0
 
 
+def _failing(result):
+    return {(entry.layer, entry.parameter) for entry in result.layers if not entry.passed}
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=[case.name for case in MODEL_CASES])
+def test_every_model_bug_is_caught_and_pinned(case):
+    for dtype in case.dtypes:
+        for method in MODEL_METHODS:
+            caught = 0
+            for seed in BUG_SEEDS:
+                net, X, Y = case.build(np.random.default_rng(seed), np.dtype(dtype), "small",
+                                       wrong=True)
+                result = gradient_check(net, X, Y, method=method)
+                assert result.method == method
+                # caught where the bug is: every parameter it corrupts fails
+                caught += (not result.passed) and case.culprits <= _failing(result)
+            DETECTED[(case.name, method, dtype)] = (caught, len(BUG_SEEDS))
+            assert caught == len(BUG_SEEDS), (case.name, method, dtype, caught)
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=[case.name for case in MODEL_CASES])
+def test_every_correct_model_twin_passes(case):
+    checks = failures = 0
+    for size, seeds, methods in MODEL_TWINS:
+        for dtype in case.dtypes:
+            for method in methods:
+                for seed in seeds:
+                    net, X, Y = case.build(np.random.default_rng(seed), np.dtype(dtype), size,
+                                           wrong=False, near_kinks=seed % 2 == 1)
+                    result = gradient_check(net, X, Y, method=method)
+                    checks += 1
+                    if not result.passed:
+                        failures += 1
+                        print(f"false failure: {case.name} {method} {dtype} {size} seed "
+                              f"{seed}\n{result!r}")
+    FALSE_FAILURES[case.name] = (failures, checks)
+    assert failures == 0
+
+
 def test_zz_report(capsys):
     """Print the detection table (run with -s to see it)."""
     if not DETECTED:
         pytest.skip("run together with the tests above")
     lines = ["", f"{'bug':58} " + " ".join(f"{m:>12}" for m in METHODS)]
-    for case in CASES:
+    for case in [*CASES, *MODEL_CASES]:
         cells = []
         for method in METHODS:
             found = [DETECTED[(case.name, method, d)] for d in case.dtypes
