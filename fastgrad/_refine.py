@@ -72,7 +72,7 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
         Flat indices into ``x`` that were re-differenced (empty when there were none or too
         many).
     at_kink : numpy.ndarray
-        Flat indices into ``x`` of refined elements where the slope jumps at x itself (a ReLU
+        Flat indices into ``x`` of failing elements where the slope jumps at x itself (a ReLU
         unit exactly at 0): the one-sided differences keep disagreeing at two steps, so no
         difference can check the analytic value there, which is a convention (compare
         reports them as kinks).
@@ -86,8 +86,7 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
     flat_resolution = None if resolution is None else resolution.reshape(-1)
     floor = float(np.sqrt(np.finfo(x.dtype).eps))
     refined = set()
-    at_kink = set()
-    kink_entries = np.zeros(0, dtype=np.intp)  # their positions in numerical
+    kink_entries = np.zeros(0, dtype=np.intp)  # positions in numerical of the at_kink elements
     elementwise = structure is not None and structure.elementwise
     if elementwise:
         magnitude = np.broadcast_to(structure.magnitude(x, dLdf, structure.evaluate(x)),
@@ -106,7 +105,8 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
             break
         where = candidates if elements is None else np.asarray(elements)[candidates]
         values = np.abs(flat_x[where].astype(np.float64))
-        steps = step_scale / factor * (np.maximum(1.0, values) if relative else 1.0)
+        step = step_scale / factor
+        steps = step * (np.maximum(1.0, values) if relative else 1.0)
         if elementwise:  # the element's own floor, order 2 at the refined step
             refined_noise = noise_floor(magnitude[where], steps, x.dtype)
         else:  # the black box's floor, and at least the coarse one scaled to the finer step
@@ -124,7 +124,6 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
         # the jump test below needs no such resolution (a jump must only clear the noise)
         resolves = np.ones(candidates.size, dtype=bool) if flat_resolution is None else \
             refined_noise <= flat_resolution[candidates]
-        step = step_scale / factor
         if elementwise:
             central, half_gap = structure.subset_differences(x, dLdf, where, step, relative)
             _, finer_half_gap = structure.subset_differences(x, dLdf, where, step / 2, relative)
@@ -149,10 +148,9 @@ def refine_failures(evaluate, x, dLdf, numerical, gap, failing_after, step_scale
                                            is not None else 0.0)
         jumps = (np.abs(finer_half_gap) > threshold) & (
             np.abs(half_gap - finer_half_gap) <= JUMP_STABILITY * np.abs(finer_half_gap))
-        at_kink.update(int(i) for i in where[jumps])
         kink_entries = np.union1d(kink_entries, candidates[jumps])
-    return (np.array(sorted(refined), dtype=np.intp),
-            np.array(sorted(at_kink), dtype=np.intp))
+    at_kink = kink_entries if elements is None else np.asarray(elements)[kink_entries]
+    return np.array(sorted(refined), dtype=np.intp), np.sort(at_kink).astype(np.intp)
 
 
 def _black_box(evaluate, x, base, weights, index, step_scale, relative):
