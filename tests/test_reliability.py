@@ -64,29 +64,35 @@ def test_every_bug_is_caught_by_every_method_that_applies(case):
             assert caught == len(BUG_SEEDS), (case.name, method, dtype, caught)
 
 
+def _false_failures(case, checks):
+    """Count (and print) the failed results among ``(description, result)`` pairs."""
+    n_checks = failures = 0
+    for description, result in checks:
+        n_checks += 1
+        if not result.passed:
+            failures += 1
+            print(f"false failure: {case.name} {description}\n{result!r}")
+    FALSE_FAILURES[case.name] = (failures, n_checks)
+    return failures
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_every_correct_twin_passes(case):
-    checks = failures = 0
-    for shape in TWIN_SHAPES:
-        if case.square and shape[0] != shape[1]:
-            continue
-        seeds = TWIN_SEEDS if shape[0] * shape[1] <= 1024 else range(5)
-        for dtype in case.dtypes:
-            for method in LAYER_METHODS:
-                if not _applies(case, method, shape):
-                    continue
-                for seed in seeds:
-                    rng = np.random.default_rng(seed)
-                    fn, x, dLdf, correct, _ = case.build(rng, np.dtype(dtype), shape,
-                                                         near_kinks=seed % 2 == 1)
-                    result = check_gradients(fn, correct, x, dLdf, method=method, seed=seed)
-                    checks += 1
-                    if not result.passed:
-                        failures += 1
-                        print(f"false failure: {case.name} {method} {dtype} {shape} seed "
-                              f"{seed}\n{result!r}")
-    FALSE_FAILURES[case.name] = (failures, checks)
-    assert failures == 0
+    def checks():
+        for shape in TWIN_SHAPES:
+            if case.square and shape[0] != shape[1]:
+                continue
+            seeds = TWIN_SEEDS if shape[0] * shape[1] <= 1024 else range(5)
+            for dtype in case.dtypes:
+                for method in (m for m in LAYER_METHODS if _applies(case, m, shape)):
+                    for seed in seeds:
+                        fn, x, dLdf, correct, _ = case.build(
+                            np.random.default_rng(seed), np.dtype(dtype), shape,
+                            near_kinks=seed % 2 == 1)
+                        yield (f"{method} {dtype} {shape} seed {seed}",
+                               check_gradients(fn, correct, x, dLdf, method=method, seed=seed))
+
+    assert _false_failures(case, checks()) == 0
 
 
 def _failing(result):
@@ -111,21 +117,17 @@ def test_every_model_bug_is_caught_and_pinned(case):
 
 @pytest.mark.parametrize("case", MODEL_CASES, ids=[case.name for case in MODEL_CASES])
 def test_every_correct_model_twin_passes(case):
-    checks = failures = 0
-    for size, seeds, methods in MODEL_TWINS:
-        for dtype in case.dtypes:
-            for method in methods:
-                for seed in seeds:
-                    net, X, Y = case.build(np.random.default_rng(seed), np.dtype(dtype), size,
-                                           wrong=False, near_kinks=seed % 2 == 1)
-                    result = gradient_check(net, X, Y, method=method)
-                    checks += 1
-                    if not result.passed:
-                        failures += 1
-                        print(f"false failure: {case.name} {method} {dtype} {size} seed "
-                              f"{seed}\n{result!r}")
-    FALSE_FAILURES[case.name] = (failures, checks)
-    assert failures == 0
+    def checks():
+        for size, seeds, methods in MODEL_TWINS:
+            for dtype in case.dtypes:
+                for method in methods:
+                    for seed in seeds:
+                        net, X, Y = case.build(np.random.default_rng(seed), np.dtype(dtype),
+                                               size, wrong=False, near_kinks=seed % 2 == 1)
+                        yield (f"{method} {dtype} {size} seed {seed}",
+                               gradient_check(net, X, Y, method=method))
+
+    assert _false_failures(case, checks()) == 0
 
 
 def test_zz_report(capsys):
