@@ -69,6 +69,7 @@ class ModelCheckResult(float):
         Why that method ran, and what was held fixed (dropout in inference behaviour).
     elapsed_s : float
     n_parameters : int
+        Elements in the distance: every parameter element but those at kinks.
     """
 
     def __new__(cls, value, **attributes):
