@@ -203,7 +203,7 @@ def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, pro
             resolution=resolution(analytic, rtol=rtol, atol=atol, scaled_atol=scaled_atol),
             structure=problem.structure if chosen.name == "structured" else None,
             order=problem.order)
-        if refined.size:
+        if refined.size or at_kink.size:
             tolerance_args["noise"] = _floors(differences, grad_dtype)
             fields = compare(differences.numerical, differences.gap, analytic,
                              at_kink=at_kink, **tolerance_args)
@@ -316,13 +316,13 @@ def _partial_result(problem, differences, analytic, why, chosen, tolerance_args,
             resolution=resolution(flat_analytic[located], rtol=tolerance_args["rtol"],
                                   atol=atol, scaled_atol=False),
             structure=structure, elements=located, order=problem.order)
-        if refined.size:
+        if refined.size or at_kink.size:
             fields = compared(np.flatnonzero(np.isin(located, at_kink)))
-        if at_kink.size:
-            note_on_kinks = on_kink_note(at_kink.size)
             # the directions' differences crossed the same kinks: report them with the
             # refined element values in place of the coarse ones
             partial.numerical = partial.numerical - partial.loadings @ (coarse - partial.values)
+        if at_kink.size:
+            note_on_kinks = on_kink_note(at_kink.size)
     worst = [WorstElement(index=problem.element(located[w.index[0]]), numerical=w.numerical,
                           analytic=w.analytic, abs_error=w.abs_error, tolerance=w.tolerance,
                           kink=w.kink) for w in fields["_worst"]()]

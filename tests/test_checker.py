@@ -264,6 +264,16 @@ def test_a_value_exactly_on_a_kink_is_reported_not_judged():
     assert not wrong_elsewhere.passed and wrong_elsewhere.worst[0].index == (0, 1)
 
 
+def test_a_kink_found_where_no_refined_value_can_be_taken():
+    # |v| + 1000 at v = 0: the refined floor (from the constant) exceeds the tolerance, so no
+    # refined value replaces the coarse one, yet the jump in slope at x is plain
+    x = np.array([0.0, 0.5])
+    result = check_gradients(lambda v: 1000.0 + np.abs(v), np.array([2.0, 1.0]), x,
+                             method="exhaustive")
+    assert result.passed and [tuple(k) for k in result.kinks] == [(0,)], repr(result)
+    assert len(result.refined) == 0 and "exactly on a kink" in result.method_note
+
+
 def test_several_units_on_their_kinks_at_once_are_not_failures(rng):
     # a zero input row with zero biases puts every ReLU unit of that sample exactly on its kink;
     # a bias below them moves them all at once, and the backprop convention (slope 0 at 0) is
