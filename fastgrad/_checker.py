@@ -4,19 +4,14 @@ import time
 
 import numpy as np
 
-from . import _tolerances, methods
-from ._refine import refine_failures
-from ._result import (
-    GradCheckResult,
-    WorstElement,
-    compare,
-    on_kink_note,
-    relative_error,
-    resolution,
-)
+from . import _tolerances, _verdict, methods
+from ._result import GradCheckResult, relative_error, summarize
 from ._threads import threads_for
+from ._tolerances import MIN_STEP_ULPS, NOISE_SIGMAS, NONDETERMINISM_ULPS
 from ._validation import as_float_array, check_positive
-from .methods.structured import find_structure
+from ._verdict import Criteria, Measured, decide, judge
+from .methods import Differences
+from .methods._looks import BlackBoxLook, StructureLook
 
 #: Default memory budget of the exhaustive method's stacks.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
@@ -26,7 +21,8 @@ FOURTH_ORDER_MAX_ELEMENTS = 2**20
 
 def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, atol=None,
                     memory_budget=None, progress=None, seed=None, order=None, directions=4,
-                    time_budget_s=30.0, executor=None, sparsity=None):
+                    time_budget_s=None, work_budget=None, executor=None, sparsity=None,
+                    noise=None):
     """Check an analytic gradient against central finite differences, element by element.
 
     The numerical gradient is that of the scalar ``sum(fn(x) * dLdf)`` with respect to each
@@ -55,8 +51,10 @@ def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, 
         dense layer's weights) and verifies the result; ``"directional"`` compares a few random
         directional derivatives and bisects a disagreeing one down to the wrong elements
         (``numerical`` is then None). ``"auto"`` takes structured when it applies, else the
-        cheapest complete method whose estimated time (from the measured cost of one call of
-        fn) fits ``time_budget_s``, else directional; the result says what it chose and why.
+        complete method with the least work within ``work_budget``, else directional (and
+        when directional is inconclusive, a complete method within 16x the budget); the
+        result says what it chose and why. The choice depends on counts only, never on how
+        busy the machine is.
     rtol, atol : float, optional
         Element ``i`` passes when ``|num_i - ana_i| <= atol + rtol * |ana_i|``. By default
         both come from the per-dtype table in ``fastgrad._tolerances`` (``atol`` there is
@@ -70,13 +68,23 @@ def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, 
         Seed of the random choices (structure verification point, stacking probe).
     directions : int
         Random directions of the directional method.
-    time_budget_s : float
-        Seconds ``"auto"`` allows a complete method before it settles for directional.
+    time_budget_s : float, optional
+        An explicit wall-clock budget for ``"auto"``: complete methods are then estimated from
+        the measured time of one call of fn (so the choice may depend on machine load).
+    work_budget : float, optional
+        ``"auto"``'s default budget in element-evaluations (evaluations of fn times the
+        elements of x and fn(x)); default ``fastgrad._tolerances.WORK_BUDGET`` (2**34, about
+        15-20 s of NumPy work on a 2-core machine).
     executor : concurrent.futures.Executor, optional
         Receives chunks of the colored method's work (a process pool, or a Dask client's
         ``get_executor()``); fn must then be picklable.
     sparsity : sequence of (int, int), optional
         The colored method's pairs (input axis, output axis), instead of detecting them.
+    noise : float or array_like, optional
+        For a deliberately noisy fn: the standard deviation of its outputs (a scalar or
+        broadcastable to fn(x)). fastgrad then accepts that two calls at x differ, and every
+        element's tolerance includes the noise that carries into its differences. Without it,
+        a function whose two calls at x differ (dropout drawing a new mask) is refused.
     order : {None, 2, 4}
         2: central differences at step h. 4: Richardson extrapolation
         ``D(h/2) + (D(h/2) - D(h)) / 3``, which cancels the ``h^2`` truncation term at twice
@@ -95,7 +103,9 @@ def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, 
         ``fn`` not callable; ``x`` or ``grad`` not a float32/float64 array.
     ValueError
         Shapes that do not match, NaN or inf in ``x``, ``grad``, ``dLdf`` or ``fn(x)``,
-        ``fn`` returning another shape when perturbed, an unknown method.
+        ``fn`` returning another shape when perturbed, an unknown method, ``fn`` writing into
+        its argument, ``fn`` answering differently in two calls at x, an ``h`` below what
+        the dtype can resolve.
     Exception
         Whatever ``fn`` raises, with a note naming the element being perturbed.
 
@@ -107,9 +117,15 @@ def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, 
     fourth-order extrapolation removes it. The steps actually taken are
     ``(x + h) - x`` and ``x - (x - h)`` in floating point. Float32 inputs are differenced in
     float64 when ``fn`` accepts float64 input, so a correct float32 gradient is not reported
-    as wrong for the differences' own rounding. Where an element lies within one step of a
-    kink (ReLU at 0), the one-sided differences disagree; if the analytic value lies between
-    them the element is reported in ``kinks``, not as a failure.
+    as wrong for the differences' own rounding.
+
+    The verdict follows one set of rules (``fastgrad._verdict``): each element is allowed
+    ``rtol |a_i| + atol T_i`` plus the rounding floor of its difference, with ``T_i`` the
+    magnitude of the terms that form it. An element outside that gets a second look at
+    steps 10, 100 and 10**4 times smaller (always two steps, also with an explicit ``h``):
+    where the function is smooth within the step it is judged there; where the slope jumps
+    within the step (a ReLU at 0) it is excused only if its analytic value is a one-sided
+    derivative or their mean; otherwise the result is inconclusive.
 
     Examples
     --------
@@ -119,14 +135,17 @@ def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, 
     >>> X = np.linspace(-2, 2, 6).reshape(2, 3)
     >>> dLdY = np.ones((2, 3))
     >>> result = check_gradients(TanH().forward, TanH().backward(X, dLdY), X, dLdY)
-    >>> result.passed, result.method
-    (True, 'structured')
+    >>> result.verdict, result.method
+    ('passed', 'structured')
     >>> result < 1e-8
     True
     """
     started = time.perf_counter()
     directions = int(check_positive(directions, "directions", integer=True))
-    time_budget_s = float(check_positive(time_budget_s, "time_budget_s"))
+    if time_budget_s is not None:
+        time_budget_s = float(check_positive(time_budget_s, "time_budget_s"))
+    work_budget = _tolerances.WORK_BUDGET if work_budget is None else float(
+        check_positive(work_budget, "work_budget"))
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise TypeError("executor: expected a concurrent.futures.Executor (with submit), got "
                         f"{type(executor).__name__}")
@@ -134,6 +153,7 @@ def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, 
         return _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget,
                       progress, seed, order,
                       {"n_directions": directions, "time_budget_s": time_budget_s,
+                       "work_budget": work_budget, "noise": noise,
                        "executor": executor, "sparsity": _sparsity(sparsity, np.ndim(x))})
 
 
@@ -154,74 +174,88 @@ def _sparsity(sparsity, ndim):
 def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress, seed,
            order, settings):
     problem, analytic, grad_dtype = _validate(fn, grad, x, dLdf, h, method, rtol, atol,
-                                              memory_budget, progress, seed, order)
+                                              memory_budget, progress, seed, order,
+                                              settings.pop("noise"))
     eval_dtype = problem.x.dtype
     table = _tolerances.tolerance(grad_dtype, eval_dtype)
     rtol = table.rtol if rtol is None else rtol
-    scaled_atol = atol is None
+    atol_relative = atol is None
     atol = table.atol if atol is None else atol
     for key, value in settings.items():
         setattr(problem, key, value)
     problem.rtol = rtol
     problem.grad = np.asarray(analytic, dtype=np.float64)
     problem.grad_dtype = np.dtype(grad_dtype)
+    problem.criteria = Criteria(rtol=float(rtol), atol=float(atol), atol_relative=atol_relative,
+                                grad_dtype=np.dtype(grad_dtype), eval_dtype=eval_dtype,
+                                step_scale=problem.step_scale, relative=problem.relative)
     common = {"analytic": analytic, "dtype": np.dtype(grad_dtype), "eval_dtype": eval_dtype,
               "step": problem.step_scale, "step_relative": problem.relative,
-              "order": problem.order,
-              "n_checked": problem.x.size}
+              "order": problem.order, "n_checked": problem.x.size, "rtol": float(rtol),
+              "atol": float(atol), "atol_relative": atol_relative}
     if problem.x.size == 0:
-        fields = compare(np.zeros(0), None, np.zeros(0), rtol=rtol, atol=atol,
-                         scaled_atol=scaled_atol)
-        fields.pop("smooth")
-        fields.pop("failing")
-        return GradCheckResult(0.0, numerical=np.zeros(problem.x.shape), gap=None, noise=None,
-                               refined=np.zeros((0, problem.x.ndim), dtype=np.intp),
-                               method="none",
-                               method_note="x is empty: nothing to check",
-                               n_evaluations=problem.n_evaluations,
-                               elapsed_s=time.perf_counter() - started,
-                               **{k: v for k, v in fields.items() if k != "value"}, **common)
+        return _judged_result(problem, Differences(np.zeros(problem.x.shape), None,
+                                                   "x is empty: nothing to check",
+                                                   noise=np.zeros(problem.x.shape)),
+                              "none", "x is empty", common, started, look=None)
     chosen, why = methods.select(method, problem)
     differences = chosen.run(problem)
-    tolerance_args = {"rtol": rtol, "atol": atol, "scaled_atol": scaled_atol,
-                      "noise": _floors(differences, grad_dtype)}
-    if differences.partial is not None:
-        return _partial_result(problem, differences, analytic, why, chosen, tolerance_args,
-                               common, started)
-    fields = compare(differences.numerical, differences.gap, analytic, **tolerance_args)
-    refined = np.zeros(0, dtype=np.intp)
-    if not fields["passed"] and len(fields["nan_elements"]) == 0:
-        def failing():
-            tolerance_args["noise"] = _floors(differences, grad_dtype)
-            return compare(differences.numerical, differences.gap, analytic,
-                           **tolerance_args)["failing"]
+    if differences.partial is None:
+        return _judged_result(problem, differences, chosen.name, why, common, started,
+                              look=_look(problem, chosen, differences))
+    result = _partial_result(problem, differences, why, chosen, common, started)
+    if method == "auto" and result.verdict == _verdict.INCONCLUSIVE_VERDICT:
+        fallback, why_not = methods.complete_fallback(problem, exclude=(chosen.name,))
+        if fallback is None:
+            result.__dict__["verdict_reason"] += f"; no complete method within 16x the " \
+                                                 f"work budget ({why_not})"
+            return result
+        note = (f"auto: {chosen.name} was inconclusive ({result.verdict_reason}); fell back "
+                f"to {fallback.name}, which differences every element")
+        differences = fallback.run(problem)
+        return _judged_result(problem, differences, fallback.name, note, common, started,
+                              look=_look(problem, fallback, differences))
+    return result
 
-        refined, at_kink = refine_failures(
-            lambda value: problem.call(value, "(refining)"), problem.x, problem.dLdf,
-            differences.numerical, differences.gap, failing, problem.step_scale,
-            problem.relative, noise=differences.noise,
-            resolution=resolution(analytic, rtol=rtol, atol=atol, scaled_atol=scaled_atol),
-            structure=problem.structure if chosen.name == "structured" else None,
-            order=problem.order)
-        if refined.size or at_kink.size:
-            tolerance_args["noise"] = _floors(differences, grad_dtype)
-            fields = compare(differences.numerical, differences.gap, analytic,
-                             at_kink=at_kink, **tolerance_args)
-        if at_kink.size:
-            problem.notes.append(on_kink_note(at_kink.size))
+
+def _look(problem, chosen, differences):
+    """How failing elements get their second look: through an elementwise structure's own
+    kernel, else through fn."""
+    if differences.look is not None:
+        return differences.look
+    structure = problem.structure if chosen.name == "structured" else None
+    if structure is not None and structure.elementwise:
+        return StructureLook(structure, problem.x, problem.dLdf, problem.relative)
+    if differences.rounding is None:
+        return BlackBoxLook(problem, methods.exhaustive_magnitude(problem))
+    return BlackBoxLook(problem, np.asarray(differences.rounding, np.float64).reshape(-1)
+                        if np.ndim(differences.rounding) else differences.rounding)
+
+
+def _judged_result(problem, differences, method_name, why, common, started, look):
+    """Judge every element of a complete method's differences; build the result."""
+    shape = problem.x.shape
+    measured = Measured(central=np.asarray(differences.numerical, np.float64).reshape(-1),
+                        noise=np.asarray(differences.noise, np.float64).reshape(-1),
+                        terms=None if differences.terms is None else
+                        np.asarray(differences.terms, np.float64).reshape(-1),
+                        kink=None if problem.order == 2 or differences.gap is None else
+                        np.asarray(differences.gap, np.float64).reshape(-1))
+    judgement = judge(measured, problem.grad.reshape(-1), problem.criteria,
+                      problem.x.reshape(-1), look)
+    verdict, reason = decide(judgement)
+    fields = summarize(judgement, problem.grad, shape, verdict=verdict, verdict_reason=reason)
     value = fields.pop("value")
-    fields.pop("smooth")
-    fields.pop("failing")
-    fields["refined"] = _indices(refined, problem.x.shape)
-    notes = "; ".join([why, differences.note, *problem.notes])
-    return GradCheckResult(value, numerical=differences.numerical, gap=differences.gap,
-                           noise=tolerance_args["noise"],
-                           method=chosen.name,
+    notes = "; ".join([why, differences.note, *problem.notes, *judgement.notes])
+    return GradCheckResult(value, numerical=judgement.numerical.reshape(shape),
+                           gap=differences.gap, noise=judgement.noise.reshape(shape),
+                           tolerance=judgement.allowed.reshape(shape), method=method_name,
                            method_note=notes, n_evaluations=problem.n_evaluations,
                            elapsed_s=time.perf_counter() - started, **fields, **common)
 
 
-def _validate(fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress, seed, order):
+def _validate(fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress, seed, order,
+              noise):
     if not callable(fn):
         raise TypeError(f"fn: expected a callable, got {type(fn).__name__}")
     x = as_float_array(x, "x", finite=True, copy=True)
@@ -269,91 +303,66 @@ def _validate(fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress,
         raise ValueError(f"fn(x): returned {max(len(bad), 1)} NaN or infinite value(s) at the "
                          f"unperturbed x, the first at output index {where}")
     problem.dLdf = _broadcast_dLdf(dLdf, f0, eval_x.dtype)
+    _check_deterministic(problem, noise)
+    if h is not None:
+        _check_step(h, eval_x)
     return problem, grad, grad_dtype
 
 
-def _floors(differences, grad_dtype):
-    """Per-element tolerance floors: the differences' rounding noise (which refinement
-    updates, as it depends on the step) plus the analytic gradient's own rounding (which
-    does not)."""
-    if differences.noise is None:
-        return None
-    if differences.magnitude is None:
-        return differences.noise
-    magnitude = differences.magnitude
-    if np.shape(magnitude) != differences.noise.shape:
-        magnitude = np.broadcast_to(magnitude, differences.noise.shape)
-    return differences.noise + methods.analytic_floor(magnitude, grad_dtype)
+def _check_deterministic(problem, noise):
+    """Call fn once more at x: a function that answers differently cannot be differenced
+    (unless the caller declares its noise, which then joins every tolerance)."""
+    again = _output(problem.call(problem.x.copy(), "at the unperturbed x (second call)"),
+                    "fn(x)")
+    f0 = np.asarray(problem.f0, dtype=np.float64)
+    if noise is not None:
+        level = np.broadcast_to(np.abs(np.asarray(noise, dtype=np.float64)), f0.shape)
+        weights = np.asarray(problem.dLdf, np.float64)
+        problem.declared_noise = ((NOISE_SIGMAS * level * weights) ** 2).reshape(-1)
+        return
+    if again.shape != f0.shape:
+        raise ValueError(f"fn: returned shape {again.shape} in a second call at x, "
+                         f"{f0.shape} in the first")
+    difference = np.abs(again.astype(np.float64) - f0)
+    scale = float(np.max(np.abs(f0), initial=0.0))
+    allowed = NONDETERMINISM_ULPS * np.finfo(problem.x.dtype).eps * max(scale, 1e-300)
+    if not np.all(difference <= allowed):
+        worst = float(np.max(difference))
+        raise ValueError(
+            f"fn: is not deterministic: two calls at the same x differ by up to {worst:.3g} "
+            f"(relative to max |fn(x)| = {scale:.3g}: {worst / max(scale, 1e-300):.3g}); "
+            "fastgrad cannot difference a function that draws new random numbers at every "
+            "call. Fix the random state or the mask inside fn (for dropout, draw the mask "
+            "once, outside fn), or pass noise=<standard deviation of fn's outputs> to check a "
+            "deliberately noisy function with that noise in every tolerance")
 
 
-def _partial_result(problem, differences, analytic, why, chosen, tolerance_args, common,
-                    started):
-    """A result for a method that checked directions, not every element."""
+def _check_step(h, x):
+    """An explicit step must move every element by more than a rounding error."""
+    smallest = MIN_STEP_ULPS * np.finfo(x.dtype).eps * max(1.0, float(np.max(np.abs(x))))
+    if h < smallest:
+        raise ValueError(f"h: {h:g} is below what {x.dtype} can resolve at x (the smallest "
+                         f"usable step is {smallest:.3g}, {MIN_STEP_ULPS} ulps of "
+                         "max(1, max |x|)); use h=None for the default step")
+
+
+def _partial_result(problem, differences, why, chosen, common, started):
+    """A result for a method that checked directions and judged the elements it located."""
     partial = differences.partial
-    flat_analytic = np.asarray(analytic, dtype=np.float64).reshape(-1)
-    scale = float(np.max(np.abs(flat_analytic), initial=0.0))
     located = partial.located
-    atol = tolerance_args["atol"] * (scale if tolerance_args["scaled_atol"] else 1.0)
-
-    def compared(at_kink=None):
-        return compare(partial.values, partial.gaps, flat_analytic[located],
-                       noise=partial.noise, rtol=tolerance_args["rtol"], atol=atol,
-                       scaled_atol=False, at_kink=at_kink)
-
-    fields = compared()
-    refined = np.zeros(0, dtype=np.intp)
-    note_on_kinks = None
-    if not fields["passed"] and len(fields["nan_elements"]) == 0:
-        # the same second look as for complete methods; through the element's own kernel
-        # when fn has an elementwise structure (a scalar loss over many terms cannot
-        # resolve one term at a smaller step)
-        structure = problem.structure if find_structure(problem) is None else None
-        coarse = partial.values.copy()
-        refined, at_kink = refine_failures(
-            lambda value: problem.call(value, "(refining)"), problem.x, problem.dLdf,
-            partial.values, partial.gaps, lambda: compared()["failing"], problem.step_scale,
-            problem.relative, noise=partial.noise,
-            resolution=resolution(flat_analytic[located], rtol=tolerance_args["rtol"],
-                                  atol=atol, scaled_atol=False),
-            structure=structure, elements=located, order=problem.order)
-        if refined.size or at_kink.size:
-            fields = compared(np.flatnonzero(np.isin(located, at_kink)))
-            # the directions' differences crossed the same kinks: report them with the
-            # refined element values in place of the coarse ones
-            partial.numerical = partial.numerical - partial.loadings @ (coarse - partial.values)
-        if at_kink.size:
-            note_on_kinks = on_kink_note(at_kink.size)
-    worst = [WorstElement(index=problem.element(located[w.index[0]]), numerical=w.numerical,
-                          analytic=w.analytic, abs_error=w.abs_error, tolerance=w.tolerance,
-                          kink=w.kink) for w in fields["_worst"]()]
-    directions_ok = (np.abs(partial.numerical - partial.analytic) <= partial.tolerance) | \
-        partial.explained
-    n_failed = fields["n_failed"]
-    note = "; ".join([why, differences.note, *([note_on_kinks] if note_on_kinks else [])])
-    if partial.capped and n_failed == 0 and not directions_ok.all():
-        # every element the search reached sits at a kink: the remaining disagreement is not
-        # evidence of a bug, and not evidence against one either
-        note += (f"; {int((~directions_ok).sum())} direction(s) not resolved: the search "
-                 "stopped at its limit of located elements, all within a step of a kink; use "
-                 "the colored or exhaustive method to check every element")
-        directions_ok[:] = True
-    passed = bool(directions_ok.all()) and n_failed == 0
-    if not directions_ok.all() and n_failed == 0:
-        n_failed = int((~directions_ok).sum())  # wrong, but not pinned to an element
-    kinks = np.array([problem.element(located[i[0]]) for i in fields["kinks"]],
-                     dtype=np.intp).reshape(-1, problem.x.ndim)
+    judgement = partial.judgement
+    verdict, reason = decide(judgement, partial.blockers)
+    fields = summarize(judgement, problem.grad.reshape(-1)[located], problem.x.shape,
+                       verdict=verdict, verdict_reason=reason,
+                       element=lambda position: problem.element(located[position]))
+    fields.pop("value")
+    notes = "; ".join([why, differences.note, *problem.notes, *judgement.notes])
     return GradCheckResult(
-        relative_error(partial.numerical, partial.analytic), numerical=None, gap=None, noise=None,
-        method=chosen.name, method_note=note,
+        relative_error(partial.numerical, partial.analytic), numerical=None, gap=None,
+        noise=None, tolerance=None, method=chosen.name, method_note=notes,
         n_evaluations=problem.n_evaluations, elapsed_s=time.perf_counter() - started,
-        max_abs_error=fields["max_abs_error"], max_rel_error=fields["max_rel_error"],
-        _worst=worst, passed=passed, n_failed=n_failed, kinks=kinks,
-        nan_elements=np.zeros((0, problem.x.ndim), dtype=np.intp),
-        refined=_indices(refined, problem.x.shape),
-        rtol=tolerance_args["rtol"],
-        atol=fields["atol"], directional_numerical=partial.numerical,
-        directional_analytic=partial.analytic, directional_tolerance=partial.tolerance,
-        **common)
+        directional_numerical=partial.numerical, directional_analytic=partial.analytic,
+        directional_tolerance=partial.tolerance, **fields, **common)
 
 
 def _indices(flat, shape):
@@ -378,8 +387,7 @@ def _promote(problem, x, f0):
         return x, f0
     x64 = x.astype(np.float64)
     try:
-        f64 = np.asarray(problem.fn(x64.copy()))
-        problem.n_evaluations += 1
+        f64 = problem.call(x64.copy(), "at x in float64")
     except Exception:  # fn insists on float32: difference in float32
         problem.notes.append("fn rejects float64 input: differences in float32")
         return x, f0

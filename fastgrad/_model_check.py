@@ -6,17 +6,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _tolerances
+from . import _tolerances, _verdict
 from ._checker import check_gradients
 from ._identity import is_fastgrad_function
 from ._progress import progress_bar
-from ._refine import refine_failures
-from ._result import compare, on_kink_note
+from ._result import summarize
 from ._threads import threads_for
 from ._validation import check_positive
+from ._verdict import Criteria, Look, Measured, decide, judge, noise_floor
 from .kernels import activations as _codes
 from .kernels import model as _kernels
-from .methods import noise_floor
 
 METHODS = ("auto", "model", "exhaustive")
 #: Elements of a parameter differenced per kernel call (progress granularity).
@@ -40,13 +39,19 @@ class ParameterCheck:
     max_abs_error: float
     passed: bool
     n_failed: int
-    #: Elements within one step of a kink: left out of ``distance``, not failures.
+    #: Elements excused at a kink (measured evidence, see ``fastgrad._verdict``): left out of
+    #: ``distance``, not failures.
     n_kinks: int
-    #: Elements that failed at epsilon and were differenced again at epsilon / 100.
+    #: Elements judged by a second look at a finer step.
     n_refined: int
     worst: list = field(repr=False)
     numerical: np.ndarray = field(repr=False)
     analytic: np.ndarray = field(repr=False)
+    #: "passed", "failed" or "inconclusive", and why.
+    verdict: str = "passed"
+    verdict_reason: str = ""
+    #: Elements that could not be judged (make the verdict inconclusive unless one failed).
+    n_unresolved: int = 0
 
 
 class ModelCheckResult(float):
@@ -61,8 +66,12 @@ class ModelCheckResult(float):
     ----------
     layers : list of ParameterCheck
         One entry per layer and parameter: distance, max abs error, worst elements, passed.
+    verdict : {"passed", "failed", "inconclusive"}
+        Failed when any parameter failed; else inconclusive when any could not be judged
+        (``verdict_reason`` says which and why); else passed.
+    verdict_reason : str
     passed : bool
-        Whether every element of every parameter is within tolerance (kinks aside).
+        ``verdict == "passed"``.
     method : str
         ``"model"`` (column-wise recomputation in Numba) or ``"exhaustive"``.
     method_note : str
@@ -86,23 +95,25 @@ class ModelCheckResult(float):
         return (_rebuild, (float(self), dict(self.__dict__)))
 
     def __repr__(self):
-        status = "passed" if self.passed else "FAILED"
+        status = {"passed": "passed", "failed": "FAILED"}.get(self.verdict, "INCONCLUSIVE")
         n_kinks = sum(entry.n_kinks for entry in self.layers)
         kinks = f", {n_kinks} at kinks left out" if n_kinks else ""
         lines = [f"ModelCheckResult({status}: distance {float(self):.3e}, "
                  f"{self.n_parameters} parameters{kinks}, method {self.method}, "
                  f"{self.elapsed_s:.3f} s)",
+                 f"  verdict: {self.verdict_reason}",
                  f"  {self.method_note}",
                  f"  {'layer':<4} {'name':<38} {'param':<5} {'shape':<11} {'distance':>10} "
                  f"{'max |err|':>10}  worst element"]
         for entry in self.layers:
             worst = next((w for w in entry.worst if not w.kink), None)
-            where = "" if worst is None or entry.passed else \
+            where = "" if worst is None or entry.verdict == "passed" else \
                 f"{worst.index}: num {worst.numerical:.6g}, ana {worst.analytic:.6g}"
             shape = "x".join(map(str, entry.shape))
+            mark = {"passed": "ok", "failed": "FAIL "}.get(entry.verdict, "INCONCLUSIVE ")
             lines.append(f"  {entry.layer:<4} {entry.layer_name[:38]:<38} {entry.parameter:<5} "
                          f"{shape:<11} {entry.distance:10.2e} {entry.max_abs_error:10.2e}  "
-                         f"{'ok' if entry.passed else 'FAIL ' + where}")
+                         f"{mark}{where}")
         return "\n".join(lines)
 
 
@@ -382,9 +393,10 @@ def _model_differences(model, X, Y, epsilon, order, progress):
     total = sum(layer.parameters[name].size for _, layer in kernel.chain
                 for name in ("W", "b"))
     numerical = [{} for _ in model.layers]
-    # a perturbation can move every sample's loss term: the floor uses their total
+    terms, rounding = _terms_and_rounding(model, kernel.chain, X, Y)
+    # a perturbation can move every sample's loss, through every intermediate it changes
     finest = epsilon / (1 if order == 2 else 2)
-    noise = noise_floor(kernel.magnitude, finest, np.float64)
+    noise = noise_floor(rounding, finest, np.float64)
     with progress_bar(total, progress, "model check", small=total < 2**14) as bar:
         for position, (index, layer) in enumerate(kernel.chain, start=1):
             for name in ("W", "b"):
@@ -397,10 +409,79 @@ def _model_differences(model, X, Y, epsilon, order, progress):
                     kernel.differences(position, name, param, block, epsilon, order, central,
                                        gap)
                     bar.update(central[block].size)
-                structure = _ModelParameter(kernel, position, name, functools.partial(
-                    _pure_loss, model, X, Y, index, name))
-                numerical[index][name] = (central, gap, noise, None, structure)
+                look = _ModelLook(kernel, position, name, param, rounding)
+                numerical[index][name] = (Measured(central=central.reshape(-1),
+                                                   noise=np.full(param.size, noise),
+                                                   terms=terms[index][name].reshape(-1),
+                                                   gap=gap.reshape(-1),
+                                                   kink=gap.reshape(-1) if order == 4
+                                                   else None), look)
     return numerical
+
+
+def _terms_and_rounding(model, chain, X, Y):
+    """Per parameter, the magnitude of the terms of its gradient; and the rounding scale of a
+    perturbed loss.
+
+    Both come from a backward pass in absolute values: ``|delta_l| = |act'(Z_l)| *
+    (|delta_l+1| @ |W_l+1|.T)``, ``T_W = |A_l-1|.T @ |delta_l|``, ``T_b = sum |delta_l|``. The
+    loss of sample n rounds like ``eps`` times ``|L_n| + sum_j |A_nj dL/dA_nj|`` (the output
+    layer: a softmax at 1 - 1e-7 rounds at 1, not at its loss of 1e-7) plus, for every unit,
+    ``|delta_nj|`` times the magnitude of the products its pre-activation sums.
+    """
+    A = [X.astype(np.float64)]
+    Z = []
+    for _, layer in chain:
+        W = layer.parameters["W"].astype(np.float64)
+        b = layer.parameters["b"].astype(np.float64).reshape(-1)
+        Z.append(A[-1] @ W + b)
+        A.append(np.asarray(layer.activation.forward(Z[-1]), dtype=np.float64))
+    n_samples = X.shape[0]
+    dLdA = np.asarray(model.cost.backward(Y, A[-1]), dtype=np.float64)
+    delta = np.abs(np.asarray(chain[-1][1].activation.backward(Z[-1], dLdA), np.float64))
+    per_sample = np.abs(dLdA * A[-1]).sum(axis=1)
+    losses = np.empty(n_samples)
+    Y64, _ = model.cost._arrays(Y, A[-1])
+    _kernels.sample_losses(model.cost.code, np.ascontiguousarray(Y64, dtype=np.float64),
+                           np.ascontiguousarray(A[-1]), losses)
+    per_sample += np.abs(losses) / n_samples
+    terms = [{} for _ in model.layers]
+    for position in range(len(chain) - 1, -1, -1):
+        index, layer = chain[position]
+        W = np.abs(layer.parameters["W"].astype(np.float64))
+        b = np.abs(layer.parameters["b"].astype(np.float64).reshape(-1))
+        inputs = np.abs(A[position])
+        terms[index]["W"] = inputs.T @ delta
+        terms[index]["b"] = delta.sum(axis=0).reshape(layer.parameters["b"].shape)
+        per_sample += np.sum(delta * (inputs @ W + b), axis=1)
+        if position:
+            upstream = delta @ W.T
+            previous = chain[position - 1][1].activation
+            if getattr(previous, "code", None) == _codes.SOFTMAX:
+                delta = np.abs(np.asarray(previous.backward(Z[position - 1], upstream)))
+            else:
+                slope = np.abs(np.asarray(previous.backward(
+                    Z[position - 1], np.ones_like(Z[position - 1])), dtype=np.float64))
+                delta = slope * upstream
+    return terms, float(np.sqrt(np.sum(per_sample ** 2)))
+
+
+class _ModelLook(Look):
+    """Second look at one parameter's elements through the model kernel."""
+
+    cap = 2**14
+
+    def __init__(self, kernel, position, name, value, rounding):
+        self.parameter = _ModelParameter(kernel, position, name, None)
+        self.value = value
+        self.rounding = rounding
+
+    def noise(self, flat_indices, step_scale):
+        return noise_floor(np.full(len(flat_indices), self.rounding), step_scale, np.float64)
+
+    def differences(self, flat_indices, step_scale):
+        return self.parameter.subset_differences(self.value, None, flat_indices, step_scale,
+                                                 False)
 
 
 def _linear_tables(position, chain, pre, weights):
@@ -481,13 +562,9 @@ def _exhaustive_differences(model, X, Y, epsilon, order, analytic, progress, see
     for index, layer in enumerate(model.layers):
         for name, value in getattr(layer, "parameters", {}).items():
             fn = functools.partial(_pure_loss, model, X, Y, index, name)
-            result = check_gradients(fn, analytic[index][name], value, 1.0, h=epsilon,
-                                     method="exhaustive", order=order, progress=progress,
-                                     seed=seed)
-            # the kinks it found (a slope jumping at x is found only by its refinement)
-            kinks = np.ravel_multi_index(tuple(result.kinks.T), value.shape) \
-                if len(result.kinks) else None
-            numerical[index][name] = (result.numerical, result.gap, result.noise, kinks, None)
+            numerical[index][name] = check_gradients(
+                fn, analytic[index][name], value, 1.0, h=epsilon, method="exhaustive",
+                order=order, progress=progress, seed=seed)
     return numerical
 
 
@@ -498,56 +575,72 @@ def _report(model, X, Y, epsilon, order, numerical, analytic, method, note, rtol
     all_analytic = []
     dtype = np.dtype(getattr(model, "dtype", np.float64))
     table = _tolerances.tolerance(dtype, np.float64)
-    passed = True
-    n_on_kinks = 0
+    criteria = Criteria(rtol=table.rtol if rtol is None else float(rtol),
+                        atol=table.atol if atol is None else float(atol),
+                        atol_relative=atol is None, grad_dtype=dtype,
+                        eval_dtype=np.dtype(np.float64), step_scale=float(epsilon),
+                        relative=False)
+    notes = []
     for index, layer in enumerate(model.layers):
-        for name, (central, gap, noise, known_kinks, structure) in numerical[index].items():
-            ana = analytic[index][name]
-            noise = np.broadcast_to(noise, central.shape).copy() if noise is not None else None
-            tolerance_args = {"rtol": table.rtol if rtol is None else rtol,
-                              "atol": table.atol if atol is None else atol,
-                              "scaled_atol": atol is None, "noise": noise}
-            tolerance_args["at_kink"] = known_kinks
-            fields = compare(central, gap, ana, **tolerance_args)
-            refined = 0
-            if not fields["passed"] and len(fields["nan_elements"]) == 0:
+        for name, measured in numerical[index].items():
+            ana = np.asarray(analytic[index][name], dtype=np.float64)
+            if isinstance(measured, float):  # a GradCheckResult of the exhaustive path
+                entries.append(_entry_from_result(index, layer, name, measured, ana))
+                counted = ~_excluded(measured, ana.shape)
+                central = measured.numerical
+            else:
+                measured, look = measured
                 value = layer.parameters[name].astype(np.float64)
-                fn = functools.partial(_pure_loss, model, X, Y, index, name)
-
-                def failing(central=central, gap=gap, ana=ana, args=tolerance_args):
-                    return compare(central, gap, ana, **args)["failing"]
-
-                if gap is None:
-                    gap = np.zeros_like(central)
-                refined, at_kink = refine_failures(
-                    fn, value, np.ones(()), central, gap, failing, epsilon, False, noise=noise,
-                    structure=structure, order=order)
-                refined = refined.size
-                n_on_kinks += at_kink.size
-                if refined or at_kink.size:
-                    if known_kinks is not None:
-                        at_kink = np.union1d(at_kink, known_kinks)
-                    tolerance_args["at_kink"] = at_kink
-                    fields = compare(central, gap, ana, **tolerance_args)
-            smooth = fields["smooth"]
-            entries.append(ParameterCheck(
-                layer=index, layer_name=repr(layer), parameter=name, shape=tuple(ana.shape),
-                distance=_distance(central[smooth], ana[smooth]),
-                max_abs_error=fields["max_abs_error"],
-                passed=fields["passed"], n_failed=fields["n_failed"],
-                n_kinks=len(fields["kinks"]), n_refined=refined, worst=fields["_worst"](),
-                numerical=central,
-                analytic=ana))
-            passed &= fields["passed"]
-            all_numerical.append(np.asarray(central, dtype=np.float64)[smooth])
-            all_analytic.append(np.asarray(ana, dtype=np.float64)[smooth])
-    if n_on_kinks:
-        note += "; " + on_kink_note(n_on_kinks)
+                judgement = judge(measured, ana.reshape(-1), criteria, value.reshape(-1),
+                                  look)
+                verdict, reason = decide(judgement)
+                fields = summarize(judgement, ana, ana.shape, verdict=verdict,
+                                   verdict_reason=reason)
+                notes += [f"layer {index} {name}: {n}" for n in judgement.notes]
+                central = judgement.numerical.reshape(ana.shape)
+                counted = np.isin(judgement.status, (_verdict.OK, _verdict.FAILED,
+                                                     _verdict.UNEXAMINED)).reshape(ana.shape)
+                entries.append(ParameterCheck(
+                    layer=index, layer_name=repr(layer), parameter=name,
+                    shape=tuple(ana.shape),
+                    distance=_distance(central[counted], ana[counted]),
+                    max_abs_error=fields["max_abs_error"], passed=fields["passed"],
+                    n_failed=fields["n_failed"], n_kinks=len(fields["kinks"]),
+                    n_refined=len(fields["refined"]), worst=fields["_worst"](),
+                    numerical=central, analytic=ana, verdict=verdict,
+                    verdict_reason=reason, n_unresolved=len(fields["unresolved"])))
+            all_numerical.append(np.asarray(central, dtype=np.float64)[counted])
+            all_analytic.append(ana[counted])
+    verdict = _verdict.combine_verdicts([entry.verdict for entry in entries])
+    reasons = [f"layer {e.layer} {e.parameter}: {e.verdict_reason}" for e in entries
+               if e.verdict == verdict and verdict != _verdict.PASSED_VERDICT]
+    reason = "; ".join(reasons) if reasons else "every parameter element within its tolerance"
+    if notes:
+        note += "; " + "; ".join(notes)
     numerical_flat = np.concatenate(all_numerical) if all_numerical else np.zeros(0)
     analytic_flat = np.concatenate(all_analytic) if all_analytic else np.zeros(0)
     return ModelCheckResult(_distance(numerical_flat, analytic_flat), layers=entries,
-                            passed=bool(passed), method=method, method_note=note,
+                            passed=verdict == _verdict.PASSED_VERDICT, verdict=verdict,
+                            verdict_reason=reason, method=method, method_note=note,
                             n_parameters=int(numerical_flat.size),
                             elapsed_s=time.perf_counter() - started)
 
 
+def _excluded(result, shape):
+    """Elements of a GradCheckResult left out of a distance (kinks, unresolved, NaN)."""
+    mask = np.zeros(shape, dtype=bool)
+    for rows in (result.kinks, result.unresolved, result.nan_elements):
+        if len(rows):
+            mask[tuple(np.asarray(rows).T)] = True
+    return mask
+
+
+def _entry_from_result(index, layer, name, result, analytic):
+    counted = ~_excluded(result, analytic.shape)
+    return ParameterCheck(
+        layer=index, layer_name=repr(layer), parameter=name, shape=tuple(analytic.shape),
+        distance=_distance(result.numerical[counted], analytic[counted]),
+        max_abs_error=result.max_abs_error, passed=result.passed, n_failed=result.n_failed,
+        n_kinks=len(result.kinks), n_refined=len(result.refined), worst=result.worst,
+        numerical=result.numerical, analytic=analytic, verdict=result.verdict,
+        verdict_reason=result.verdict_reason, n_unresolved=len(result.unresolved))

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._tolerances import KINK_SLACK
+from . import _verdict as _v
 
 
 @dataclass(frozen=True)
@@ -16,16 +16,22 @@ class WorstElement:
     analytic: float
     abs_error: float
     tolerance: float
-    #: True when the element sits within one step of a kink (see ``GradCheckResult.kinks``).
-    kink: bool = False
+    #: What the verdict made of it: "ok", "failed", "kink" (excused: the slope jumps at x),
+    #: "unresolved", "unexamined" (outside tolerance, not re-examined) or "nan".
+    status: str = "ok"
+
+    @property
+    def kink(self):
+        """Excused: measured evidence of a kink within its step (see ``fastgrad._verdict``)."""
+        return self.status == "kink"
 
     @property
     def failed(self):
-        """Outside its tolerance (and not explained by a kink)."""
-        return (not self.kink) and not (self.abs_error <= self.tolerance)
+        """Judged wrong (or outside its tolerance and not re-examined)."""
+        return self.status in ("failed", "unexamined", "nan")
 
     def __str__(self):
-        flag = " (kink)" if self.kink else ""
+        flag = "" if self.status == "ok" else f" ({self.status})"
         return (f"{self.index}: numerical {self.numerical:.10g}, analytic {self.analytic:.10g}, "
                 f"|error| {self.abs_error:.3g} (tolerance {self.tolerance:.3g}){flag}")
 
@@ -35,38 +41,51 @@ class GradCheckResult(float):
 
     The value is ``norm(numerical - analytic) / norm(numerical + analytic)`` (0 when both are
     zero), so code that prints or compares the old checker's number keeps working. Elements
-    within one step of a kink (listed in ``kinks``) are left out of it: a central difference
-    across a kink measures nothing about the gradient.
+    that could not be differenced meaningfully (kinks, unresolved, NaN) are left out of it.
+
+    The verdict is three-way (``fastgrad._verdict`` holds the one set of rules): ``"passed"``
+    when every element was differenced within its tolerance or excused by measured evidence
+    of a kink within its step; ``"failed"`` when an element disagrees at two steps;
+    ``"inconclusive"`` when fastgrad cannot tell (``verdict_reason`` says why and what to do).
 
     Attributes
     ----------
+    verdict : {"passed", "failed", "inconclusive"}
+    verdict_reason : str
+        Why, with the counts behind it and, when inconclusive, what to try.
+    passed : bool
+        ``verdict == "passed"`` (also the result's truth value).
     numerical : numpy.ndarray or None
-        Central differences, shaped like ``x`` (None where not every element was differenced).
+        Central differences, shaped like ``x`` (None where not every element was differenced);
+        elements that got a second look hold the value of the finer step.
     gap : numpy.ndarray or None
-        Half the difference between the forward and backward one-sided differences: about
-        ``h * g''`` where the function is smooth, about half the jump in slope at a kink.
+        The kink indicator of the first differences: half the gap between the one-sided
+        differences (order 2), or ``|G(h) - 2 G(h/2)|`` of those halves (order 4).
     noise : numpy.ndarray or None
-        Per element, the rounding-noise floor of its difference (``8 eps S / h`` with S the
-        magnitude of the outputs it moves), included in its tolerance.
+        Per element, the rounding floor of its difference (``8 eps S / h``, S the magnitude
+        of the outputs it moves), part of its tolerance.
+    tolerance : numpy.ndarray or None
+        Per element, the whole allowance it was judged against (rtol, atol and floors).
     analytic : numpy.ndarray
         The gradient that was checked.
     max_abs_error, max_rel_error : float
         Largest ``|numerical - analytic|`` and largest ratio of it to ``max(|num|, |ana|)``.
     worst : list of WorstElement
-        The elements with the largest error relative to their tolerance, worst first.
-    passed : bool
-        Whether every element is within tolerance (kinks aside) and no difference is NaN.
+        The elements that most exceed their tolerance (error / tolerance), failures first.
+    largest_errors : list of WorstElement
+        The elements with the largest ``|numerical - analytic|``.
     n_failed : int
-        Elements outside tolerance.
+        Elements judged wrong, plus elements outside tolerance that were not re-examined.
     kinks : numpy.ndarray
-        Indices (rows of ``np.argwhere`` form) of elements within one step of a kink where the
-        central difference is not meaningful; the analytic value lies between the one-sided
-        differences there, so they are not counted as failures.
+        Indices (rows of ``np.argwhere`` form) of elements excused at a kink: the slope jumps
+        within the step and the analytic value is a one-sided derivative or their mean.
+    unresolved : numpy.ndarray
+        Indices of elements that could not be judged (non-smooth at every usable step, or not
+        re-examined); any makes the verdict inconclusive unless something failed.
     nan_elements : numpy.ndarray
         Indices where a perturbed evaluation produced NaN or inf.
     refined : numpy.ndarray
-        Indices of elements that failed at the first step and were differenced again with a
-        step 100 times smaller (see ``fastgrad._refine``); ``numerical`` holds the new values.
+        Indices of elements judged by a second look at a finer step.
     method : str
         The method that ran; ``method_note`` says why it was chosen and how it ran.
     n_evaluations : int
@@ -74,7 +93,7 @@ class GradCheckResult(float):
     elapsed_s : float
         Wall-clock seconds of the check.
     rtol, atol : float
-        The tolerance used (``atol`` absolute, after scaling).
+        The tolerance parameters (``atol`` relative to each element's terms unless given).
     """
 
     def __new__(cls, value, **attributes):
@@ -84,32 +103,42 @@ class GradCheckResult(float):
 
     __str__ = float.__repr__
 
+    def _listing(self, key):
+        if callable(self.__dict__.get(key)):
+            self.__dict__[key] = self.__dict__[key]()
+        return self.__dict__.get(key, [])
+
     @property
     def worst(self):
-        """The elements with the largest error relative to their tolerance, worst first."""
-        if callable(self.__dict__.get("_worst")):
-            self.__dict__["_worst"] = self.__dict__["_worst"]()
-        return self.__dict__["_worst"]
+        """The elements that most exceed their tolerance (error / tolerance), worst first."""
+        return self._listing("_worst")
+
+    @property
+    def largest_errors(self):
+        """The elements with the largest ``|numerical - analytic|``, largest first."""
+        return self._listing("_largest_errors")
 
     def __bool__(self):
         return bool(self.passed)
 
     def __repr__(self):
-        status = "passed" if self.passed else "FAILED"
+        status = {"passed": "passed", "failed": "FAILED"}.get(self.verdict, "INCONCLUSIVE")
         lines = [
             f"GradCheckResult({status}: relative error {float(self):.3e}, "
             f"max |error| {self.max_abs_error:.3e}, max relative {self.max_rel_error:.3e})",
+            f"  verdict: {self.verdict_reason}",
             f"  method {self.method}: {self.method_note}",
             f"  {self.n_checked} elements {self._coverage()}, {self.n_failed} failed, "
-            f"{len(self.kinks)} at kinks, {len(self.refined)} refined, "
-            f"{len(self.nan_elements)} NaN; "
+            f"{len(self.kinks)} at kinks, {len(self.unresolved)} unresolved, "
+            f"{len(self.refined)} refined, {len(self.nan_elements)} NaN; "
             f"{self.n_evaluations} evaluations of fn in {self.elapsed_s:.3f} s",
-            f"  tolerance: |numerical - analytic| <= {self.atol:.3g} + {self.rtol:.3g} * "
-            f"|analytic| (dtype {self.dtype}, order-{self.order} differences in "
+            f"  tolerance: |numerical - analytic| <= {self.rtol:.3g} * |analytic| + "
+            + (f"{self.atol:.3g} * terms" if self.atol_relative else f"{self.atol:.3g}")
+            + f" + rounding floors (dtype {self.dtype}, order-{self.order} differences in "
             f"{self.eval_dtype})",
         ]
         if self.worst and (not self.passed or self.max_abs_error > 0):
-            lines.append("  worst elements:")
+            lines.append("  elements most beyond their tolerance:")
             lines += [f"    {element}" for element in self.worst[:5]]
         return "\n".join(lines)
 
@@ -120,7 +149,7 @@ class GradCheckResult(float):
         return "checked"
 
     def __reduce__(self):
-        _ = self.worst  # materialise before pickling
+        _ = self.worst, self.largest_errors  # materialise before pickling
         return (_rebuild, (float(self), dict(self.__dict__)))
 
 
@@ -140,126 +169,88 @@ def relative_error(numerical, analytic):
 
 
 _NO_INDICES = np.zeros((0, 0), dtype=np.intp)
-# Only elements whose one-sided differences disagree by more than the tolerance are judged by
-# the kink rule (KINK_SLACK, in fastgrad._tolerances); at smooth points the full tolerance
-# applies.
 
 
-def on_kink_note(n_elements):
-    """What a result says of elements where the slope jumps at x itself."""
-    return (f"{n_elements} element(s) sit exactly on a kink (the one-sided differences keep "
-            "disagreeing at every step): the analytic value is a convention there, listed "
-            "in kinks and not checked")
+def _rows(flat, shape):
+    """Rows of index tuples (``np.argwhere`` form) of flat element numbers."""
+    flat = np.asarray(flat, dtype=np.intp)
+    if flat.size == 0:
+        return np.zeros((0, len(shape)), dtype=np.intp)
+    return np.stack(np.unravel_index(flat, shape), axis=-1)
 
 
-def resolution(analytic, *, rtol, atol, scaled_atol):
-    """Per element, the tolerance without noise: ``atol' + rtol * |analytic|``."""
-    magnitude = np.abs(np.asarray(analytic, dtype=np.float64))
-    return rtol * magnitude + (atol * float(magnitude.max(initial=0.0)) if scaled_atol
-                               else atol)
+def summarize(judgement, analytic, shape, *, verdict, verdict_reason, n_worst=10,
+              element=None):
+    """The comparison fields of a result from a :class:`fastgrad._verdict.Judgement`.
 
-
-def compare(numerical, gap, analytic, *, rtol, atol, scaled_atol, n_worst=10, noise=None,
-            at_kink=None):
-    """Compare differences with the analytic gradient element by element.
-
-    Parameters
-    ----------
-    numerical, gap : numpy.ndarray
-        Central differences and half the gap between the one-sided differences (or None).
-    analytic : numpy.ndarray
-        The gradient being checked, same shape.
-    rtol, atol : float
-        Element ``i`` passes when ``|num_i - ana_i| <= atol' + rtol * |ana_i|``.
-    scaled_atol : bool
-        Whether ``atol`` is relative to the largest gradient magnitude (the default table) or
-        absolute (given by the caller).
-    n_worst : int
-        How many of the worst elements to report.
-    noise : numpy.ndarray, optional
-        Per-element rounding-noise floor of the differences, added to each tolerance.
-    at_kink : numpy.ndarray, optional
-        Flat indices of elements where the slope was found to jump at x itself (see
-        ``fastgrad._refine``): outside their tolerance, they are kinks whatever the gap says.
-
-    Returns
-    -------
-    dict
-        The comparison fields of :class:`GradCheckResult`.
+    ``element`` maps a position in the judgement to the index tuple it reports (default:
+    ``np.unravel_index`` in ``shape``); a method that judged only some elements passes it.
     """
-    numerical = np.asarray(numerical, dtype=np.float64)
-    analytic64 = np.asarray(analytic, dtype=np.float64)
+    status = judgement.status
+    numerical = judgement.numerical
+    analytic = np.asarray(analytic, dtype=np.float64).reshape(-1)
     finite = np.isfinite(numerical)
-    all_finite = bool(finite.all())
-    nan_elements = _NO_INDICES if all_finite else np.argwhere(~finite)
-    num = numerical if all_finite else np.where(finite, numerical, 0.0)
-    error = np.abs(num - analytic64)
-    abs_analytic = np.abs(analytic64)
-    magnitude = np.maximum(np.abs(num), abs_analytic)
-    scale = float(magnitude.max()) if magnitude.size else 0.0
-    atol_abs = atol * scale if scaled_atol else atol
-    allowed = atol_abs + rtol * abs_analytic
-    if noise is not None:
-        allowed = allowed + np.asarray(noise, dtype=np.float64).reshape(allowed.shape)
-    outside = error > allowed
-    if not all_finite:
-        outside &= finite
-    any_outside = bool(outside.any())
-    kink = None
-    if gap is not None and any_outside:
-        gap = np.abs(np.asarray(gap, dtype=np.float64))
-        kink = outside & (gap > allowed) & (error <= (1 + KINK_SLACK) * gap + allowed)
-    if at_kink is not None and len(at_kink) and any_outside:
-        if kink is None:
-            kink = np.zeros(outside.shape, dtype=bool)
-        kink.reshape(-1)[at_kink] |= outside.reshape(-1)[at_kink]
-    any_kink = kink is not None and bool(kink.any())
-    if kink is None:
-        kink = np.zeros(outside.shape, dtype=bool)
-    failing = outside & ~kink if any_kink else outside
-    n_failed = (int(np.count_nonzero(failing)) if any_outside else 0) + len(nan_elements)
-    rel = np.divide(error, magnitude, out=np.zeros_like(error), where=magnitude > 0)
-    smooth = ~kink
-    value = relative_error(num[smooth], analytic64[smooth]) if any_kink else \
-        relative_error(num, analytic64)
+    num = np.where(finite, numerical, 0.0)
+    error = np.where(finite, np.abs(num - analytic), np.inf)
+    magnitude = np.maximum(np.abs(num), np.abs(analytic))
+    # the aggregate leaves out what was not differenced meaningfully (kinks, unresolved, NaN)
+    counted = np.isin(status, (_v.OK, _v.FAILED, _v.UNEXAMINED))
+    value = relative_error(num[counted], analytic[counted])
+    finite_error = error[finite]
+    rel = np.divide(finite_error, magnitude[finite], out=np.zeros_like(finite_error),
+                    where=magnitude[finite] > 0)
+    if element is None:
+        def element(position):
+            return tuple(int(i) for i in np.unravel_index(position, shape))
+
+    def rows(*codes):
+        flat = judgement.indices(*codes)
+        if element is None or flat.size == 0:
+            return _rows(flat, shape)
+        return np.array([element(i) for i in flat], dtype=np.intp).reshape(-1, len(shape))
+
+    def listing(order_key):
+        return lambda: _elements(numerical, analytic, error, judgement.allowed, status,
+                                 order_key, n_worst, element)
+
     return {
-        "failing": failing,
         "value": value,
-        "smooth": smooth,
-        "max_abs_error": float(error.max()) if error.size else 0.0,
+        "max_abs_error": float(finite_error.max()) if finite_error.size else 0.0,
         "max_rel_error": float(rel.max()) if rel.size else 0.0,
         # built on first use: most callers only look at the verdict
-        "_worst": lambda: _worst(numerical, analytic64, error, allowed, kink, finite, n_worst),
-        "passed": n_failed == 0,
-        "n_failed": n_failed,
-        "kinks": np.argwhere(kink) if any_kink else _NO_INDICES,
-        "nan_elements": nan_elements,
-        "rtol": float(rtol),
-        "atol": float(atol_abs),
+        "_worst": listing("ratio"),
+        "_largest_errors": listing("error"),
+        "passed": verdict == _v.PASSED_VERDICT,
+        "verdict": verdict,
+        "verdict_reason": verdict_reason,
+        "n_failed": judgement.n_failed,
+        "kinks": rows(_v.KINK),
+        "unresolved": rows(_v.UNRESOLVED, _v.UNEXAMINED),
+        "nan_elements": rows(_v.NAN),
+        "refined": _rows(judgement.refined, shape) if element is None or
+        judgement.refined.size == 0 else np.array([element(i) for i in judgement.refined],
+                                                  dtype=np.intp).reshape(-1, len(shape)),
     }
 
 
-def _worst(numerical, analytic, error, allowed, kink, finite, n_worst):
-    """The ``n_worst`` elements with the largest error relative to their tolerance."""
-    ratio = np.divide(error, allowed, out=np.where(error > 0, np.inf, 0.0), where=allowed > 0)
-    ratio[~finite] = np.inf
-    flat_ratio = ratio.reshape(-1)
-    k = min(n_worst, flat_ratio.size)
+def _elements(numerical, analytic, error, allowed, status, order_key, n_worst, element):
+    """``n_worst`` elements: by error relative to allowance (failures first) or by error."""
+    size = numerical.size
+    k = min(n_worst, size)
     if k == 0:
         return []
-    # failures first, then kinks, then the rest, each by error relative to tolerance
-    tier = np.where(kink.reshape(-1), 1.0, np.where(flat_ratio > 1.0, 2.0, 0.0))
-    flat_ratio = tier + 0.999 * np.arctan(flat_ratio) / (np.pi / 2)
-    top = np.argpartition(-flat_ratio, k - 1)[:k] if k < flat_ratio.size \
-        else np.arange(flat_ratio.size)
-    top = top[np.argsort(-flat_ratio[top], kind="stable")]
-    indices = np.unravel_index(top, numerical.shape)
-    worst = []
-    for n, flat in enumerate(top):
-        worst.append(WorstElement(index=tuple(int(axis[n]) for axis in indices),
-                                  numerical=float(numerical.flat[flat]),
-                                  analytic=float(analytic.flat[flat]),
-                                  abs_error=float(error.flat[flat]),
-                                  tolerance=float(allowed.flat[flat]),
-                                  kink=bool(kink.flat[flat])))
-    return worst
+    if order_key == "ratio":
+        ratio = np.divide(error, allowed, out=np.where(error > 0, np.inf, 0.0),
+                          where=allowed > 0)
+        tier = np.select([np.isin(status, (_v.FAILED, _v.UNEXAMINED, _v.NAN)),
+                          np.isin(status, (_v.UNRESOLVED, _v.KINK))], [3.0, 2.0], 0.0)
+        key = tier + 0.999 * np.arctan(np.nan_to_num(ratio, posinf=1e300)) / (np.pi / 2)
+    else:
+        key = np.nan_to_num(error, posinf=1e300)
+    top = np.argpartition(-key, k - 1)[:k] if k < size else np.arange(size)
+    top = top[np.argsort(-key[top], kind="stable")]
+    return [WorstElement(index=element(int(flat)), numerical=float(numerical[flat]),
+                         analytic=float(analytic[flat]), abs_error=float(error[flat]),
+                         tolerance=float(allowed[flat]),
+                         status=_v.STATUS_NAMES[status[flat]])
+            for flat in top]

@@ -39,6 +39,11 @@ class Structure:
         """
         raise NotImplementedError
 
+    def terms(self, value, dLdf, output):
+        """Per element: magnitude of the terms that form its gradient, ``sum_k |dLdf_k
+        df_k/dvalue_i|`` (the scale of its rounding), or None when unknown."""
+        return None
+
     #: Elementwise structures can difference any subset of elements on its own (refinement).
     elementwise = False
 
@@ -59,6 +64,9 @@ class Elementwise(Structure):
 
     def magnitude(self, value, dLdf, output):
         return np.abs(output * dLdf)
+
+    def terms(self, value, dLdf, output):
+        return np.abs(self.activation.backward(value, np.broadcast_to(dLdf, value.shape)))
 
     elementwise = True
 
@@ -93,6 +101,12 @@ class RowSoftmax(Structure):
         rows = np.sqrt(((output * dLdf) ** 2).sum(axis=-1, keepdims=True))
         return np.broadcast_to(rows, value.shape)
 
+    def terms(self, value, dLdf, output):
+        # sum_k |g_k| |s_k (delta_ki - s_i)| = s_i (|g_i| (1 - 2 s_i) + sum_k s_k |g_k|)
+        s = np.asarray(output, dtype=np.float64)
+        g = np.abs(np.broadcast_to(dLdf, s.shape))
+        return s * (g * np.abs(1.0 - 2.0 * s) + np.sum(s * g, axis=-1, keepdims=True))
+
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         if value.ndim == 0:
             raise ValueError("x: softmax needs at least one axis")
@@ -121,6 +135,10 @@ class LossOf(Structure):
                            y_hat.reshape(-1).astype(np.float64), terms)
         scale = abs(float(np.asarray(dLdf).reshape(-1)[0])) / y_hat.shape[0]
         return np.abs(terms).reshape(value.shape) * scale
+
+    def terms(self, value, dLdf, output):
+        scale = abs(float(np.asarray(dLdf).reshape(-1)[0]))
+        return np.abs(self.loss.backward(self.Y, value)).astype(np.float64) * scale
 
     elementwise = True
 
@@ -173,6 +191,15 @@ class DenseParameter(Structure):
         if columns.size == value.size:  # the bias
             return columns.reshape(value.shape)
         return np.broadcast_to(columns, value.shape)
+
+    def terms(self, value, dLdf, output):
+        X, W, b = self._arrays(value)
+        Z = X @ W + b
+        local = np.abs(self.activation.backward(Z, np.broadcast_to(dLdf, Z.shape)))
+        local = local.astype(np.float64)
+        if self.name == "W":
+            return np.abs(X.astype(np.float64)).T @ local
+        return local.sum(axis=0).reshape(value.shape)
 
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         X, W, b = self._arrays(value)

@@ -6,8 +6,9 @@ the sum is smallest near h = eps^(1/3) * max(1, |x|), which is the default step.
 Tolerances are keyed by (dtype of the analytic gradient, dtype the differences were taken
 in). A float32 gradient checked against float64 differences is limited by the float32
 backward pass itself; checked against float32 differences it is limited by the differences.
-An element passes when ``|numerical - analytic| <= atol * scale + rtol * |analytic|``, with
-``scale`` the largest magnitude of either gradient (so atol is relative to the gradient's size).
+Element ``i`` is allowed ``rtol * |a_i| + atol * T_i`` plus rounding floors (see
+``fastgrad._verdict``), with ``T_i`` the magnitude of the terms that form the element: every
+allowance is in the units of the element it judges.
 """
 
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ F64 = np.dtype(np.float64)
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Per-element tolerance: ``atol * scale + rtol * |analytic|``."""
+    """Per-element tolerance: ``rtol * |a_i| + atol * T_i`` (``T_i``: the element's terms)."""
 
     rtol: float
     atol: float
@@ -31,7 +32,10 @@ STEP_SCALE = {F64: float(np.finfo(F64).eps ** (1 / 3)), F32: float(np.finfo(F32)
 
 #: (gradient dtype, evaluation dtype) -> default tolerance.
 TOLERANCES = {
-    (F64, F64): Tolerance(rtol=1e-6, atol=1e-8),
+    # atol is relative to the element's terms T_i: the rounding of a gradient summed from n
+    # terms is ~sqrt(n) eps T_i (pairwise: log2(n) eps T_i); 1e-10 covers float64 sums of
+    # millions of terms, and a float32 accumulation (~1e-7 T_i) stands clear of it
+    (F64, F64): Tolerance(rtol=1e-6, atol=1e-10),
     (F32, F64): Tolerance(rtol=1e-4, atol=1e-5),
     (F32, F32): Tolerance(rtol=1e-2, atol=1e-3),
     (F64, F32): Tolerance(rtol=1e-2, atol=1e-3),
@@ -43,9 +47,25 @@ TOLERANCES = {
 
 #: Rounding floor of one element's difference: NOISE_ULPS * eps * S / h, S the root-sum-square
 #: of the outputs the element can move (fastgrad.methods.noise_floor).
-NOISE_ULPS = 8
-#: Rounding an analytic gradient may carry: ANALYTIC_ULPS * eps_grad * S.
+NOISE_ULPS = 2
+#: Rounding an analytic gradient may carry beyond its own terms: ANALYTIC_ULPS * eps_grad times
+#: the largest element's terms (an element that should be exactly 0 may come out as a rounding
+#: residue of a computation over other elements).
 ANALYTIC_ULPS = 8
+#: Measured rounding: fn is evaluated at x +- delta for ROUNDING_PROBES random delta of a few
+#: ulps; the second difference f(x + delta) - 2 f(x) + f(x - delta) of each output is pure
+#: rounding (the linear part cancels exactly), with standard deviation sqrt(6) sigma. An
+#: output's floor is NOISE_SIGMAS times its measured sigma where that exceeds the modelled
+#: NOISE_ULPS * eps * |f|: intermediates larger than the output (a loss of 1e-13 computed from
+#: logits of 30) round at their own size.
+ROUNDING_PROBES = 3
+NOISE_SIGMAS = 6.0
+#: Two calls of fn at the same x may differ by this many ulps of max |fn(x)| (threaded
+#: reductions round in varying order); more, and fn is not deterministic.
+NONDETERMINISM_ULPS = 64
+#: An explicit step must be at least this many ulps of max(1, max |x|) (fewer leave the
+#: difference with two or three significant digits).
+MIN_STEP_ULPS = 1024
 #: Rounding floor of a random direction's difference (every output moves; sum of magnitudes).
 DIRECTION_NOISE_ULPS = 16
 #: Agreement required between fn and an inferred structure at two points.
@@ -53,13 +73,24 @@ VERIFY_ULPS = 1e3
 #: Agreement required between a stacked call of fn and single calls (BLAS may round batches
 #: differently; a function that mixes the stack axis differs at O(1)).
 STACK_ULPS = 1e4
-#: At a kink the analytic value must lie between the one-sided differences; each carries its own
-#: O(h) curvature error, so the interval is widened by this fraction of its half-width.
-KINK_SLACK = 0.1
-#: The slope jumps at x itself (fastgrad._refine) when the one-sided disagreement at step s and
-#: at s/2 differ by at most this fraction: it halves with the step where the function is
-#: smooth, and stays where x sits on a kink.
+#: The slope jumps within s/6 of x (fastgrad._verdict) when the one-sided disagreement at step
+#: s and at s/2 differ by at most this fraction: it halves with the step where the function is
+#: smooth, and keeps its size where a kink sits that close.
 JUMP_STABILITY = 0.25
+#: The second look's steps, as divisors of the first step: a kink crossed at h is crossed at
+#: h / f with probability about 1 / f.
+SECOND_LOOK_FACTORS = (10.0, 100.0, 1000.0, 10000.0)
+#: A finer step is used only where its rounding floor is at most this fraction of the
+#: element's tolerance: a difference that cannot resolve the tolerance decides nothing.
+RESOLVE_FRACTION = 0.5
+#: The default work budget of method="auto", in element-evaluations: evaluations of fn times
+#: (elements of x + elements of fn(x)). Counts, not seconds, so that the choice (and with it
+#: the verdict) is the same on an idle and on a busy machine. 2**34 is about 15-20 s of
+#: NumPy work on a 2-core machine.
+WORK_BUDGET = 2**34
+#: An inconclusive directional search falls back to a complete method whose work is at most
+#: this multiple of the budget.
+FALLBACK_WORK_FACTOR = 16
 
 
 def step_scale(eval_dtype):

@@ -75,7 +75,7 @@ def as_float_array(value, name, *, ndim=None, min_ndim=0, allow_int=False, dtype
                          f"the first at index {first}")
     if copy:
         return np.array(array, order="C", copy=True)
-    return np.ascontiguousarray(array)
+    return np.asarray(array, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
 
 
 def check_positive(value, name, *, integer=False, allow_zero=False):

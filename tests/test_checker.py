@@ -234,50 +234,69 @@ def test_correct_losses_pass_over_many_seeds(loss, dtype):
 
 
 def test_relu_at_the_kink_is_reported_not_failed():
+    # x = 0 sits on the kink (excused: the analytic 0 is the left derivative); +-1e-9 are
+    # crossed by the first step only, and judged at a finer one
     X = np.array([[0.0, 1e-9, -1e-9, 0.5]])
     dLdY = np.ones_like(X)
     relu = activations.ReLU()
     for method in ("structured", "exhaustive"):
         result = check_gradients(relu.forward, relu.backward(X, dLdY), X, dLdY, method=method)
-        assert result.passed and len(result.kinks) == 3, repr(result)
+        assert result.verdict == "passed", repr(result)
+        assert [tuple(k) for k in result.kinks] == [(0, 0)], repr(result)
+        assert {(0, 1), (0, 2)} <= {tuple(r) for r in result.refined}, repr(result)
 
 
 def test_wrong_gradient_near_a_kink_still_fails():
-    # x within the coarse step of ReLU's kink, not on it: the refined step no longer crosses
+    # x within the coarse step of ReLU's kink, not on it: a finer step no longer crosses
     X = np.array([[1e-7, 0.5]])
     dLdY = np.ones_like(X)
     result = check_gradients(activations.ReLU().forward, np.array([[3.0, 1.0]]), X, dLdY)
-    assert not result.passed and result.worst[0].index == (0, 0), repr(result)
+    assert result.verdict == "failed" and result.worst[0].index == (0, 0), repr(result)
     assert result.numerical[0, 0] == pytest.approx(1.0)
 
 
-def test_a_value_exactly_on_a_kink_is_reported_not_judged():
-    # at x = 0 the slope of ReLU jumps at every step: no difference can check the value there
+@pytest.mark.parametrize("convention", [0.0, 1.0, 0.5])
+def test_a_value_exactly_on_a_kink_is_excused_when_it_is_a_one_sided_slope(convention):
+    # relu'(0) = 0 or 1, or the mean: the conventions in use; the slope jumps at x itself
+    X = np.array([[0.0, 0.5]])
+    dLdY = np.ones_like(X)
+    result = check_gradients(activations.ReLU().forward, np.array([[convention, 1.0]]), X,
+                             dLdY)
+    assert result.verdict == "passed", repr(result)
+    if convention != 0.5:  # the mean is what the central difference measures: no kink needed
+        assert [tuple(k) for k in result.kinks] == [(0, 0)], repr(result)
+        assert "kink" in result.method_note and result.worst[0].status == "kink"
+
+
+def test_a_value_exactly_on_a_kink_that_is_no_one_sided_slope_is_inconclusive():
+    # relu'(0) = 3 is neither side's slope: no difference can call it right (nor wrong)
     X = np.array([[0.0, 0.5]])
     dLdY = np.ones_like(X)
     result = check_gradients(activations.ReLU().forward, np.array([[3.0, 1.0]]), X, dLdY)
-    assert result.passed and [tuple(k) for k in result.kinks] == [(0, 0)]
-    assert "exactly on a kink" in result.method_note
-    assert result.worst[0].index == (0, 0) and result.worst[0].kink
+    assert result.verdict == "inconclusive" and not result.passed, repr(result)
+    assert [tuple(k) for k in result.unresolved] == [(0, 0)]
+    assert "neither one-sided derivative" in result.method_note
     wrong_elsewhere = check_gradients(activations.ReLU().forward, np.array([[0.0, 3.0]]), X,
                                       dLdY)
-    assert not wrong_elsewhere.passed and wrong_elsewhere.worst[0].index == (0, 1)
+    assert wrong_elsewhere.verdict == "failed" and wrong_elsewhere.worst[0].index == (0, 1)
 
 
-def test_a_kink_found_where_no_refined_value_can_be_taken():
-    # |v| + 1000 at v = 0: the refined floor (from the constant) exceeds the tolerance, so no
-    # refined value replaces the coarse one, yet the jump in slope at x is plain
+def test_a_kink_under_a_large_constant_is_judged_at_its_own_noise():
+    # |v| + 1000 at v = 0: the jump in slope at x stands far above the rounding of 1000
     x = np.array([0.0, 0.5])
-    result = check_gradients(lambda v: 1000.0 + np.abs(v), np.array([2.0, 1.0]), x,
+    result = check_gradients(lambda v: 1000.0 + np.abs(v), np.array([-1.0, 1.0]), x,
                              method="exhaustive")
-    assert result.passed and [tuple(k) for k in result.kinks] == [(0,)], repr(result)
-    assert len(result.refined) == 0 and "exactly on a kink" in result.method_note
+    assert result.verdict == "passed" and [tuple(k) for k in result.kinks] == [(0,)], \
+        repr(result)
+    wrong = check_gradients(lambda v: 1000.0 + np.abs(v), np.array([2.0, 1.0]), x,
+                            method="exhaustive")
+    assert wrong.verdict == "inconclusive", repr(wrong)
 
 
 def test_several_units_on_their_kinks_at_once_are_not_failures(rng):
     # a zero input row with zero biases puts every ReLU unit of that sample exactly on its kink;
-    # a bias below them moves them all at once, and the backprop convention (slope 0 at 0) is
-    # then outside the one-sided slopes: reported as kinks, not as a wrong gradient
+    # a bias below them moves them all at once, and the backprop convention (slope 0 at 0) can
+    # then lie outside the one-sided slopes: never a failure (it may be inconclusive)
     W1 = rng.normal(size=(3, 4))
     W2 = rng.normal(size=(4, 4))
     b1 = np.zeros((1, 4))
@@ -295,7 +314,8 @@ def test_several_units_on_their_kinks_at_once_are_not_failures(rng):
     padded = X.copy()
     padded[0] = 0.0
     result = check(padded)
-    assert result.passed and len(result.kinks) > 0, repr(result)
+    assert result.verdict != "failed" and len(result.kinks) + len(result.unresolved) > 0, \
+        repr(result)
     # away from the kinks the same network and the same wrong gradient are judged
     assert check(X).passed and not check(X, scale=1.5).passed
 
@@ -341,7 +361,9 @@ def test_black_box_stacking_is_probed_and_used(rng):
     grad = ((1 - fn(x) ** 2) * dLdf) @ A.T
     result = check_gradients(fn, grad, x, dLdf, method="exhaustive")
     assert result.passed and "stacked" in result.method_note
-    assert result.n_evaluations < 10
+    # fixed calls: x twice (determinism), 6 rounding probes, the stacking probe (1 stack and 3
+    # single calls); then the 64 elements in one stacked call, not 256 single ones
+    assert result.n_evaluations <= 13
     small = check_gradients(fn, grad, x, dLdf, method="exhaustive", memory_budget=8 * 2**10)
     assert small.passed and small.n_evaluations > result.n_evaluations
     _close_to(small.numerical, result.numerical)

@@ -64,8 +64,7 @@ def test_fn_returning_another_shape_when_perturbed():
     def fn(v):
         return v**2 if np.array_equal(v, base) else np.append(v**2, 0.0)
 
-    with pytest.raises(ValueError, match=r"fn: returned shape \(4,\) with element .* perturbed, "
-                                         r"expected \(3,\)"):
+    with pytest.raises(ValueError, match=r"fn: returned shape \(4,\) .*expected \(3,\)"):
         check_gradients(fn, 2 * x, x, method="exhaustive")
 
 
@@ -105,23 +104,23 @@ def test_keyboard_interrupt_leaves_x_unchanged():
     assert np.array_equal(x, before)
 
 
-@pytest.mark.parametrize("method", ["exhaustive", "colored", "directional"])
-def test_fn_that_mutates_its_input_is_refused_or_differenced_as_it_computes(method):
-    x = np.linspace(0.5, 1.5, 5)
+@pytest.mark.parametrize("method", ["auto", "exhaustive", "colored", "directional"])
+@pytest.mark.parametrize("write", ["add", "relu", "out"])
+def test_fn_that_writes_into_its_input_is_refused_by_every_method(method, write):
+    x = np.linspace(-0.5, 1.5, 6)
     before = x.copy()
 
     def fn(v):
-        v += 0.0 if v.ndim > 1 else 1e-3  # writes to its argument in single calls
+        if write == "add":
+            v += 1e-3
+        elif write == "relu":
+            v[v < 0] = 0.0
+        else:
+            np.tanh(v, out=v)
         return v**2
 
-    if method == "colored":
-        # one group moves every element, so restoring it undoes the write: each call computes
-        # (v + 1e-3)**2 from a clean point, and that function is what gets differenced
-        result = check_gradients(fn, 2 * (x + 1e-3), x, method=method)
-        assert result.passed and result.numerical is not None
-    else:  # later calls would see the writes: refused
-        with pytest.raises(ValueError, match="fn: modified its input"):
-            check_gradients(fn, 2 * x, x, method=method)
+    with pytest.raises(ValueError, match="fn: writes into its input array"):
+        check_gradients(fn, 2 * x, x, method=method)
     assert np.array_equal(x, before)
 
 

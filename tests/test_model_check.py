@@ -216,8 +216,8 @@ def test_errors(rng):
 
 def test_wide_relu_network_refines_its_many_kink_crossings_through_the_kernel():
     # 64-wide ReLU layers on 256 samples: hundreds of coarse steps cross some unit's kink,
-    # more than a black box may refine (REFINE_MAX); the model kernel re-differences them all
-    from fastgrad._refine import REFINE_MAX
+    # more than a black box may re-difference; the model kernel gives them all a second look
+    from fastgrad.methods._looks import BLACK_BOX_CAP
 
     most_refined = 0
     for seed in range(4):
@@ -232,4 +232,4 @@ def test_wide_relu_network_refines_its_many_kink_crossings_through_the_kernel():
         result = gradient_check(net, X, Y, method="model")
         assert result.passed, repr(result)
         most_refined = max(most_refined, *(entry.n_refined for entry in result.layers))
-    assert most_refined > REFINE_MAX
+    assert most_refined > BLACK_BOX_CAP

@@ -151,12 +151,21 @@ def test_dask_distributed_executor():
     assert result.passed and result.method == "colored"
 
 
-def test_auto_chooses_by_measured_cost():
+def test_auto_chooses_by_counted_work_the_same_on_a_busy_machine(monkeypatch):
     fn, grad, W, dLdY = _layer(16, 12, np.float64)
     small = check_gradients(fn, grad, W, dLdY)
     # both complete methods fit the budget: the cheaper one (16 groups, not 192 elements) runs
-    assert small.method == "colored" and "chosen: estimated" in small.method_note
-    assert "exhaustive: estimated" in small.method_note
+    assert small.method == "colored" and "chosen: " in small.method_note
+    assert "exhaustive: " in small.method_note and "element-evaluations" in small.method_note
+
+    def slow(v):  # the same function on a machine 10,000x slower: the same choice
+        import time
+        time.sleep(1e-3)
+        return fn(v)
+
+    assert check_gradients(slow, grad, W, dLdY).method == small.method
+    over = check_gradients(fn, grad, W, dLdY, work_budget=1e3)
+    assert over.method == "directional" and "work budget" in over.method_note
     weights = dLdY[0, :3]
     every_output = (1 - np.tanh(W.sum()) ** 2) * weights.sum() * np.ones_like(W)
     dense = check_gradients(lambda v: np.tanh(v.sum()) * np.ones(3), every_output, W, weights)
@@ -178,10 +187,9 @@ def test_directional_result_reports_directions():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_directional_refines_a_located_kink_crossing_through_the_loss_structure(dtype):
-    # one |y - p| term has its kink within both steps of the fourth-order difference: the
-    # element the directions locate is differenced across it, and a scalar loss over 4,096
-    # terms cannot resolve that one term at a smaller step; its own kernel can
+def test_directional_sees_past_a_kink_crossing_at_a_finer_step(dtype):
+    # one |y - p| term has its kink within both steps of the fourth-order difference: every
+    # direction crosses it there, and is measured again at a finer step that does not
     rng = np.random.default_rng(3)
     loss = costs.MAE()
     P = rng.uniform(0.05, 0.95, size=(128, 32)).astype(dtype)
@@ -195,9 +203,8 @@ def test_directional_refines_a_located_kink_crossing_through_the_loss_structure(
 
     correct = loss.backward(Y, P)
     result = check_gradients(fn, correct, P, method="directional", seed=0)
-    assert result.passed, repr(result)
-    assert crossing in [tuple(index) for index in result.refined]
-    assert result < 1e-6  # the directions are reported with the refined value in place
+    assert result.verdict == "passed", repr(result)
+    assert result < 1e-6  # the directions are reported at the step that resolved them
     wrong = correct.copy()
     wrong[crossing] *= -1
     caught = check_gradients(fn, wrong, P, method="directional", seed=0)

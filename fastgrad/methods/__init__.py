@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._tolerances import ANALYTIC_ULPS, NOISE_ULPS
+from .. import _verdict
+from .._tolerances import (
+    FALLBACK_WORK_FACTOR,
+    NOISE_SIGMAS,
+    NOISE_ULPS,
+    ROUNDING_PROBES,
+    WORK_BUDGET,
+)
 
 
 @dataclass
@@ -34,8 +41,12 @@ class Problem:
     grad_dtype: object = np.dtype(np.float64)
     #: Default relative tolerance of the check (from the per-dtype table or the caller).
     rtol: float = 1e-6
+    #: How elements are judged (set by the checker; methods that judge elements use it).
+    criteria: object = None
     n_directions: int = 4
-    time_budget_s: float = 30.0
+    #: An explicit wall-clock budget of "auto" (None: the count-based work budget decides).
+    time_budget_s: float = None
+    work_budget: float = WORK_BUDGET
     #: Seconds of one call of fn (measured at the base point).
     call_seconds: float = 0.0
     executor: object = None
@@ -52,6 +63,10 @@ class Problem:
     structure: object = None
     structure_trusted: bool = False
     _rng: np.random.Generator = None
+    #: Per output: the squared rounding a difference can carry (see rounding_squares).
+    _rounding: np.ndarray = None
+    #: Per output: squared noise of a deliberately noisy fn (check_gradients' noise=).
+    declared_noise: np.ndarray = None
 
     @property
     def rng(self):
@@ -64,35 +79,74 @@ class Problem:
         """Call ``fn(value)``; on an exception add a note saying where, and re-raise."""
         self.n_evaluations += 1
         try:
-            return self.fn(value)
+            output = self.fn(read_only(value))
+        except ValueError as error:
+            if "read-only" in str(error):  # fn tried to write into its argument
+                raise ValueError(MODIFIED_INPUT) from error
+            _add_note(error, f"fastgrad: raised while evaluating fn {where}")
+            raise
         except Exception as error:
             _add_note(error, f"fastgrad: raised while evaluating fn {where}")
             raise
+        # fastgrad owns what it reasons about: fn may hand out one buffer at every call, or a
+        # view of its argument, which fastgrad restores or perturbs again before reading it
+        return np.array(output, copy=True)
+
+    def work(self, n_evaluations):
+        """Element-evaluations of ``n_evaluations`` calls: the count "auto" budgets."""
+        return float(n_evaluations) * (self.x.size + max(self.f0.size, 1))
 
     def element(self, flat_index):
         """The index tuple of a flat element number (for messages)."""
         return tuple(int(i) for i in np.unravel_index(flat_index, self.x.shape))
 
 
-# Rounding-noise allowance of a difference (NOISE_ULPS, in fastgrad._tolerances): an element whose
-# perturbation can move outputs of root-sum-square magnitude S (of output * dLdf) cannot be
-# differenced more finely than about eps * S / h. Root-sum-square, because the rounding
-# errors of many outputs add with random signs (a sum of magnitudes hid a real float32
-# accumulation bug over 50,000 samples); "can move", because an output that should move by
-# less than its ulp does not move at all, and that is exactly the error (saturated softmax).
-def noise_floor(magnitude, steps, dtype):
-    """``NOISE_ULPS * eps * magnitude / steps``; magnitude is a root-sum-square (see above)."""
-    return NOISE_ULPS * np.finfo(dtype).eps * np.asarray(magnitude, np.float64) / steps
+noise_floor = _verdict.noise_floor
 
 
-# The analytic gradient is rounded too: computed in a dtype with machine epsilon eps from
-# terms of magnitude S, it cannot be closer than about eps * S to the truth (a float32 softmax
-# backward at saturated logits loses most digits that way).
+def exhaustive_magnitude(problem):
+    """The rounding a perturbation of a black box may carry when it moves every output."""
+    return float(np.sqrt(np.sum(rounding_squares(problem))))
 
 
-def analytic_floor(magnitude, dtype):
-    """``ANALYTIC_ULPS * eps * magnitude``: the rounding an analytic gradient may carry."""
-    return ANALYTIC_ULPS * np.finfo(dtype).eps * np.asarray(magnitude, np.float64)
+def rounding_squares(problem):
+    """Per output (flat), the squared rounding ``fn(x)_k * dLdf_k`` can carry in a difference.
+
+    The larger of the modelled ``NOISE_ULPS * eps * |f_k dLdf_k|`` and the measured
+    ``NOISE_SIGMAS * sigma_k``: fn is evaluated at ``x +- delta`` for a few random ``delta``
+    of a few ulps (exactly representable both ways), and ``f(x + delta) - 2 f(x) + f(x -
+    delta)`` of each output, whose linear part cancels exactly, is its rounding. Measured once
+    per check (2 * ROUNDING_PROBES evaluations).
+    """
+    if problem._rounding is not None:
+        return problem._rounding
+    x = problem.x.reshape(-1)
+    eps = float(np.finfo(x.dtype).eps)
+    weights = problem.dLdf.reshape(-1).astype(np.float64)
+    base = np.asarray(problem.f0, dtype=np.float64).reshape(-1)
+    modelled = (NOISE_ULPS * eps * base * weights) ** 2
+    magnitude = np.maximum(np.abs(x.astype(np.float64)), 1.0)
+    size = (4 * eps * 2.0 ** np.ceil(np.log2(magnitude))).astype(x.dtype)
+    squares = np.zeros(base.size)
+    for _ in range(ROUNDING_PROBES):
+        delta = np.where(problem.rng.random(x.size) < 0.5, -size, size).astype(x.dtype)
+        plus, minus = x + delta, x - delta
+        exact = ((plus - x) == delta) & ((x - minus) == delta)
+        plus, minus = np.where(exact, plus, x), np.where(exact, minus, x)
+        outputs = [np.asarray(problem.call(value.reshape(problem.x.shape),
+                                           "(measuring its rounding at x)"), np.float64)
+                   for value in (plus, minus)]
+        if any(out.shape != problem.f0.shape for out in outputs):
+            raise ValueError(f"fn: returned shape {outputs[0].shape} near x, expected "
+                             f"{problem.f0.shape}")
+        second = (outputs[0].reshape(-1) - 2 * base + outputs[1].reshape(-1)) * weights
+        squares += np.nan_to_num(second, nan=0.0, posinf=0.0, neginf=0.0) ** 2
+    measured = (NOISE_SIGMAS ** 2) * squares / (6.0 * ROUNDING_PROBES)
+    problem._rounding = np.maximum(modelled, measured)
+    if problem.declared_noise is not None:  # a deliberately noisy fn: its noise, declared
+        problem._rounding = problem._rounding + problem.declared_noise
+    return problem._rounding
+
 
 
 def finest_steps(problem):
@@ -104,8 +158,16 @@ def finest_steps(problem):
 
 
 #: The error for an fn that writes to its argument (a reused buffer would carry the writes).
-MODIFIED_INPUT = ("fn: modified its input array; fastgrad cannot difference a function that "
-                  "writes to its argument")
+MODIFIED_INPUT = ("fn: writes into its input array (fastgrad hands fn a read-only array); "
+                  "fastgrad cannot difference a function that modifies its argument: copy it "
+                  "inside fn first (v = v.copy()) or use out-of-place operations")
+
+
+def read_only(value):
+    """A read-only view of ``value``: fn may read its argument, never write into it."""
+    view = np.asarray(value).view()
+    view.flags.writeable = False
+    return view
 
 
 def _add_note(error, note):
@@ -129,8 +191,14 @@ class Differences:
     partial: object = None
     #: Per element: the rounding-noise floor of its difference (added to its tolerance).
     noise: np.ndarray = None
-    #: Per element (or one value): root-sum-square of output * dLdf it can move.
-    magnitude: object = None
+    #: Per element (or one value), in units of g: the rounding its differences can carry; the
+    #: noise floor at step h is rounding / h (black boxes: rss of rounding_squares over the
+    #: outputs it moves).
+    rounding: object = None
+    #: Per element: magnitude of the terms that form it, sum_k |dLdf_k df_k/dx_i| (or None).
+    terms: np.ndarray = None
+    #: The method's own second look (a fastgrad._verdict.Look), or None for the default.
+    look: object = None
 
 
 _REGISTRY = {}
@@ -148,7 +216,14 @@ def names():
 
 
 def select(name, problem):
-    """Return ``(method, reason)`` for ``name`` (``"auto"`` or a registered name)."""
+    """Return ``(method, reason)`` for ``name`` (``"auto"`` or a registered name).
+
+    ``"auto"`` takes the first method that needs no estimate (structured) when it applies;
+    otherwise the complete method with the least work (evaluations of fn times the elements
+    of x and fn(x): counts, never seconds, so the choice is the same on a busy machine) within
+    ``work_budget`` (or within ``time_budget_s`` when the caller gave one, from the measured
+    cost of one call); otherwise the first incomplete method (directional).
+    """
     problem.requested = name
     if name != "auto":
         method = _REGISTRY[name]
@@ -156,35 +231,66 @@ def select(name, problem):
         if reason is not None:
             raise ValueError(f"method: {name!r} cannot check this function: {reason}")
         return method, "requested"
-    # the first method that needs no estimate (structured) wins; otherwise the cheapest
-    # complete method within the time budget; otherwise the first incomplete one (directional)
     skipped, fitting = [], []
     for candidate in sorted(_REGISTRY.values(), key=lambda m: -m.priority):
         reason = candidate.unavailable(problem)
         complete = getattr(candidate, "complete", True)
-        estimate = None
-        if reason is None and complete and hasattr(candidate, "estimate"):
-            estimate = candidate.estimate(problem)
-            if estimate is not None and estimate > problem.time_budget_s:
-                reason = (f"estimated {estimate:.3g} s (one call of fn takes "
-                          f"{problem.call_seconds:.3g} s) > time_budget_s "
-                          f"{problem.time_budget_s:g}")
+        work = None
+        if reason is None and complete and hasattr(candidate, "evaluations"):
+            work = problem.work(candidate.evaluations(problem))
+            reason = over_budget(problem, candidate, work)
         if reason is not None:
             skipped.append(f"{candidate.name}: {reason}")
             continue
-        if complete and estimate is None and not fitting:
+        if complete and work is None and not fitting:
             return candidate, _auto_reason(skipped)
         if complete:
-            fitting.append((estimate, candidate))
+            fitting.append((work, candidate))
             continue
         if fitting:
             break
         return candidate, _auto_reason(skipped)
     if fitting:
-        estimate, chosen = min(fitting, key=lambda pair: pair[0])
-        others = [f"{m.name}: estimated {e:.3g} s" for e, m in fitting if m is not chosen]
-        return chosen, _auto_reason([*skipped, f"chosen: estimated {estimate:.3g} s", *others])
+        work, chosen = min(fitting, key=lambda pair: pair[0])
+        others = [f"{m.name}: {w:.3g} element-evaluations" for w, m in fitting
+                  if m is not chosen]
+        return chosen, _auto_reason([*skipped, f"chosen: {work:.3g} element-evaluations",
+                                     *others])
     raise RuntimeError("no registered method can run: " + "; ".join(skipped))
+
+
+def over_budget(problem, method, work, factor=1.0):
+    """None when ``method``'s work fits the budget (times ``factor``), else why not."""
+    if problem.time_budget_s is not None:
+        seconds = method.evaluations(problem) * problem.call_seconds
+        if seconds > factor * problem.time_budget_s:
+            return (f"estimated {seconds:.3g} s (one call of fn takes "
+                    f"{problem.call_seconds:.3g} s) > time_budget_s "
+                    f"{factor * problem.time_budget_s:g}")
+        return None
+    if work > factor * problem.work_budget:
+        return (f"{work:.3g} element-evaluations > work budget "
+                f"{factor * problem.work_budget:.3g}")
+    return None
+
+
+def complete_fallback(problem, exclude=()):
+    """The complete method with the least work within FALLBACK_WORK_FACTOR x the budget, as
+    ``(method, None)``, or ``(None, why not)``."""
+    best, reasons = None, []
+    for candidate in _REGISTRY.values():
+        if not getattr(candidate, "complete", True) or candidate.name in exclude or \
+                not hasattr(candidate, "evaluations") or candidate.unavailable(problem):
+            continue
+        work = problem.work(candidate.evaluations(problem))
+        reason = over_budget(problem, candidate, work, FALLBACK_WORK_FACTOR)
+        if reason is not None:
+            reasons.append(f"{candidate.name}: {reason}")
+        elif best is None or work < best[0]:
+            best = (work, candidate)
+    if best is None:
+        return None, "; ".join(reasons) or "no complete method applies"
+    return best[1], None
 
 
 def _auto_reason(parts):
@@ -193,5 +299,5 @@ def _auto_reason(parts):
 
 from . import colored, directional, exhaustive, structured  # noqa: E402  (registration)
 
-__all__ = ["Differences", "Problem", "colored", "directional", "exhaustive", "names", "register",
-           "select", "structured"]
+__all__ = ["Differences", "Problem", "colored", "complete_fallback", "directional", "exhaustive",
+           "names", "noise_floor", "register", "rounding_squares", "select", "structured"]

@@ -12,7 +12,7 @@ own unperturbed base point; otherwise one call per perturbation on a private cop
 
 import numpy as np
 
-from . import MODIFIED_INPUT
+from . import MODIFIED_INPUT, rounding_squares
 from .exhaustive import STACK_TARGET_BYTES, WORKSPACE_FACTOR, _probe_stacking
 
 
@@ -70,13 +70,23 @@ class WorkBuffer:
             raise ValueError(MODIFIED_INPUT)
 
 
-def changes(problem, perturbations, where):
-    """Return ``g(x + p_k) - g(x)`` (float64) for the perturbations ``p_k`` (callables)."""
+def changes(problem, perturbations, where, detail=False):
+    """Return ``g(x + p_k) - g(x)`` (float64) for the perturbations ``p_k`` (callables).
+
+    With ``detail``, return ``(changes, terms, moved)``: also ``sum_j |dLdf_j| |f_j(x + p_k) -
+    f_j(x)|`` (the magnitude of the terms the change is made of) and the sum of the outputs'
+    squared rounding (``rounding_squares``) over the outputs that moved: what a difference
+    can carry.
+    """
     x_flat = problem.x.reshape(-1)
     weights = problem.dLdf.reshape(-1).astype(np.float64)
     out = np.empty(len(perturbations))
+    terms = np.empty(len(perturbations))
+    moved = np.empty(len(perturbations))
     if len(perturbations) == 0:
-        return out
+        return (out, terms, moved) if detail else out
+    base = np.asarray(problem.f0, dtype=np.float64).reshape(-1)
+    base_squares = rounding_squares(problem) if detail else None
     if len(perturbations) > 1 and _stacks_fit(problem) and stacking(problem):
         chunk = _chunk(problem)
         for start in range(0, len(perturbations), chunk):
@@ -85,22 +95,30 @@ def changes(problem, perturbations, where):
             stack[0] = x_flat
             for k, perturbation in enumerate(block, start=1):
                 _apply(x_flat, perturbation, stack[k])
-            outputs = np.asarray(problem.call(stack.reshape((len(stack), *problem.x.shape)),
-                                              where))
+            outputs = problem.call(stack.reshape((len(stack), *problem.x.shape)), where)
             _check_shape(problem, outputs, (len(stack), *problem.f0.shape), where)
             flat = outputs.reshape(len(stack), -1)
-            out[start:start + len(block)] = (flat[1:] - flat[0]).astype(np.float64) @ weights
-        return out
-    base = problem.f0.reshape(-1)
+            difference = (flat[1:] - flat[0]).astype(np.float64)
+            rows = slice(start, start + len(block))
+            out[rows] = difference @ weights
+            if detail:
+                terms[rows] = np.abs(difference) @ np.abs(weights)
+                moved[rows] = (difference != 0) @ base_squares
+        return (out, terms, moved) if detail else out
     buffer = WorkBuffer(x_flat)
     for k, perturbation in enumerate(perturbations):
         index, values = perturbation()
         work = buffer.perturbed(index, values)
         output = problem.call(work.reshape(problem.x.shape), where)
         buffer.restore(index)
-        out[k] = contracted(problem, output, base, weights, where)
+        _check_shape(problem, np.asarray(output), problem.f0.shape, where)
+        difference = np.asarray(output, dtype=np.float64).reshape(-1) - base
+        out[k] = float(np.dot(difference, weights))
+        if detail:
+            terms[k] = float(np.dot(np.abs(difference), np.abs(weights)))
+            moved[k] = float(np.dot(difference != 0, base_squares))
     buffer.check_unmodified()
-    return out
+    return (out, terms, moved) if detail else out
 
 
 def contracted(problem, output, base, weights, where):
@@ -116,31 +134,52 @@ def _check_shape(problem, output, expected, where):
                          f"{tuple(expected)}")
 
 
-def element_values(problem, flat_indices):
-    """Exact per-element central differences (order 2 or 4) of a few elements."""
-    from ..kernels.differences import combine
+def element_differences(problem, flat_indices, step_scale, detail=False):
+    """Order-2 ``(central, half_gap)`` of single elements at ``step_scale`` through fn.
 
+    With ``detail`` also ``(terms, rounding)`` per element (see :func:`changes`), from both
+    sides.
+    """
     x_flat = problem.x.reshape(-1)
-    levels = 1 if problem.order == 2 else 2
-    values = np.empty(len(flat_indices))
-    gaps = np.empty(len(flat_indices))
+    flat_indices = np.asarray(flat_indices, dtype=np.intp)
+    values = x_flat[flat_indices].astype(np.float64)
+    h = step_scale * (np.maximum(1.0, np.abs(values)) if problem.relative else
+                      np.ones_like(values))
+    plus = (x_flat[flat_indices] + h.astype(x_flat.dtype)).astype(x_flat.dtype)
+    minus = (x_flat[flat_indices] - h.astype(x_flat.dtype)).astype(x_flat.dtype)
+    h_plus = plus.astype(np.float64) - values
+    h_minus = values - minus.astype(np.float64)
+    perturbations = []
     for n, index in enumerate(flat_indices):
-        value = x_flat[index]
-        sums = []
-        perturbations = []
-        steps = []
-        for level in range(levels):
-            h = problem.step_scale / 2**level * (max(1.0, abs(value)) if problem.relative
-                                                  else 1.0)
-            h_plus = (value + h) - value
-            h_minus = value - (value - h)
-            for signed in (h_plus, -h_minus):
-                perturbations.append(
-                    lambda index=index, signed=signed: (np.array([index]), np.array([signed])))
-            steps.append((h_plus, h_minus))
-        found = changes(problem, perturbations,
-                        f"with element {problem.element(index)} perturbed")
-        for level, (h_plus, h_minus) in enumerate(steps):
-            sums.append((found[2 * level], -found[2 * level + 1], h_plus, h_minus))
-        values[n], gaps[n] = combine(sums[0], sums[-1], problem.order)
-    return values, gaps
+        for signed in (h_plus[n], -h_minus[n]):
+            perturbations.append(lambda index=index, signed=signed:
+                                 (np.array([index]), np.array([signed])))
+    where = (f"with element {problem.element(flat_indices[0])} perturbed"
+             if flat_indices.size == 1 else
+             f"with one of the elements {[problem.element(i) for i in flat_indices[:8]]}"
+             f"{' ...' if flat_indices.size > 8 else ''} perturbed")
+    found = changes(problem, perturbations, where, detail=detail)
+    sums = found[0] if detail else found
+    up, down = sums[0::2], -sums[1::2]
+    central = (up + down) / (h_plus + h_minus)
+    half_gap = (up / h_plus - down / h_minus) / 2.0
+    if not detail:
+        return central, half_gap
+    terms = (found[1][0::2] + found[1][1::2]) / (h_plus + h_minus)
+    moved = np.sqrt(np.maximum(found[2][0::2], found[2][1::2]))
+    return central, half_gap, terms, moved
+
+
+def element_values(problem, flat_indices):
+    """Per-element differences of the problem's order: ``(values, gaps, terms, rounding)``.
+
+    ``gaps`` is the kink indicator of ``fastgrad.kernels.differences.combine``; ``terms`` and
+    ``rounding`` as in :func:`element_differences`, at the first step.
+    """
+    coarse = element_differences(problem, flat_indices, problem.step_scale, detail=True)
+    if problem.order == 2:
+        return coarse
+    fine = element_differences(problem, flat_indices, problem.step_scale / 2)
+    values = fine[0] + (fine[0] - coarse[0]) / 3.0
+    gaps = np.abs(coarse[1] - 2.0 * fine[1])
+    return values, gaps, coarse[2], coarse[3]

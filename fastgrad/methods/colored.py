@@ -22,14 +22,17 @@ import itertools
 import numpy as np
 
 from .._tolerances import DIRECTION_NOISE_ULPS
-from ..kernels.differences import combine
-from . import Differences, finest_steps, noise_floor, register
+from .._verdict import Look
+from . import Differences, finest_steps, register, rounding_squares
 from ._evaluate import WorkBuffer, changes
+from .exhaustive import combine_arrays
 
 #: Elements probed one by one to find the pairing.
 N_PROBES = 8
 #: Random directions of the verification.
 N_VERIFY = 2
+#: Its steps, as divisors of the first step, while a direction crosses kinks.
+VERIFY_FACTORS = (1.0, 10.0, 100.0)
 
 
 def _pairs_consistent(pairs, index, changed):
@@ -81,25 +84,35 @@ def _groups(shape, pairs):
     return unpaired, [shape[a] for a in unpaired]
 
 
-def _group_values(problem, pairs, unpaired, group_index, levels, scale_flat, buffer):
-    """Central differences of every element of one group (unpaired indices fixed)."""
+def _group_values(problem, pairs, unpaired, group_index, levels, scale_flat, buffer,
+                  step_scale=None, order=None, subset=None):
+    """Differences of the elements of one group (unpaired indices fixed): every member, or
+    the flat indices ``subset`` of it; at ``step_scale`` (default: the problem's)."""
     x = problem.x
-    select = [slice(None)] * x.ndim
-    for axis, value in zip(unpaired, group_index, strict=True):
-        select[axis] = value
-    members = np.zeros(x.shape, dtype=bool)
-    members[tuple(select)] = True
-    flat_members = np.flatnonzero(members)
+    step_scale = problem.step_scale if step_scale is None else step_scale
+    order = problem.order if order is None else order
+    if subset is None:
+        select = [slice(None)] * x.ndim
+        for axis, value in zip(unpaired, group_index, strict=True):
+            select[axis] = value
+        members = np.zeros(x.shape, dtype=bool)
+        members[tuple(select)] = True
+        flat_members = np.flatnonzero(members)
+    else:
+        flat_members = np.asarray(subset, dtype=np.intp)
     x_flat = x.reshape(-1)
     perturbations, steps = [], []
     for level in range(levels):
-        step = problem.step_scale / 2**level * scale_flat[flat_members]
+        step = step_scale / 2**level * scale_flat[flat_members]
         up = (x_flat[flat_members] + step) - x_flat[flat_members]
         down = x_flat[flat_members] - (x_flat[flat_members] - step)
         perturbations += [lambda up=up: (flat_members, up), lambda down=down: (flat_members,
                                                                                -down)]
         steps.append((up, down))
-    outputs = _output_changes(problem, perturbations, buffer)
+    members = [problem.element(i) for i in flat_members[:6]]
+    where = (f"with the colored group {group_index} perturbed (elements {members}"
+             f"{' ...' if flat_members.size > 6 else ''})")
+    outputs = _output_changes(problem, perturbations, buffer, where)
     # contract each output change over the unpaired output axes; the paired ones remain, in
     # increasing order, and each member reads its own entry
     by_output = sorted(pairs, key=lambda pair: pair[1])
@@ -108,27 +121,78 @@ def _group_values(problem, pairs, unpaired, group_index, levels, scale_flat, buf
     member_index = np.unravel_index(flat_members, x.shape)
     key = tuple(member_index[a] for a, _ in by_output)
     sums = []
+    terms = 0.0
+    other = tuple(axis for axis in range(problem.f0.ndim) if axis not in paired_out)
     for up_steps, down_steps in steps:
         contracted = []
         for change in outputs[2 * len(sums): 2 * len(sums) + 2]:
             weighted = change * weights
-            other = tuple(axis for axis in range(weighted.ndim) if axis not in paired_out)
             reduced = weighted.sum(axis=other) if other else weighted
             contracted.append(reduced[key])
+            if not sums:  # the magnitude of each member's terms, from the first step
+                magnitude = np.abs(weighted)
+                terms = terms + (magnitude.sum(axis=other) if other else magnitude)[key]
         sums.append((contracted[0], -contracted[1], up_steps, down_steps))
-    values, gaps = combine(sums[0], sums[-1], problem.order)
-    return flat_members, values, gaps
+    values, gaps = combine_arrays(sums[0], sums[-1], order)
+    return flat_members, values, gaps, terms / (steps[0][0] + steps[0][1])
 
 
-def _output_changes(problem, perturbations, buffer):
+class ColoredLook(Look):
+    """Second look through the colored groups: the failing members of a group are
+    re-differenced together, two evaluations per group and step, so every failing element
+    can get one (x on kinks everywhere makes hundreds fail at the first step)."""
+
+    def __init__(self, problem, pairs, rounding, scale_flat):
+        self.problem = problem
+        self.pairs = pairs
+        self.unpaired = _groups(problem.x.shape, pairs)[0]
+        self.rounding = np.broadcast_to(rounding, problem.x.shape).reshape(-1)
+        self.scale_flat = scale_flat
+        self.cap = problem.x.size
+
+    def noise(self, flat_indices, step_scale):
+        steps = step_scale * self.scale_flat[flat_indices]
+        return self.rounding[flat_indices] / steps
+
+    def differences(self, flat_indices, step_scale):
+        flat_indices = np.asarray(flat_indices, dtype=np.intp)
+        index = np.unravel_index(flat_indices, self.problem.x.shape)
+        keys = [tuple(int(index[a][n]) for a in self.unpaired)
+                for n in range(flat_indices.size)]
+        central = np.empty(flat_indices.size)
+        gap = np.empty(flat_indices.size)
+        buffer = WorkBuffer(self.problem.x.reshape(-1))
+        for key in dict.fromkeys(keys):
+            positions = np.array([n for n, k in enumerate(keys) if k == key])
+            _, values, gaps, _ = _group_values(self.problem, self.pairs, self.unpaired, key, 1,
+                                               self.scale_flat, buffer, step_scale=step_scale,
+                                               order=2, subset=flat_indices[positions])
+            central[positions] = values
+            gap[positions] = gaps
+        buffer.check_unmodified()
+        return central, gap
+
+    def jointly(self, flat_indices, step_scale):
+        from ._looks import joint_changes
+
+        return joint_changes(self.problem, np.asarray(flat_indices, dtype=np.intp),
+                             step_scale)
+
+    def coupled(self, flat_indices, step_scale):
+        from ._looks import moved_outputs
+
+        return moved_outputs(self.problem, np.asarray(flat_indices, dtype=np.intp),
+                             step_scale)
+
+
+def _output_changes(problem, perturbations, buffer, where):
     """``fn(x + p) - fn(x)`` (float64 arrays) for each perturbation."""
     base = np.asarray(problem.f0, dtype=np.float64)
     result = []
     for perturbation in perturbations:
         index, values = perturbation()
         work = buffer.perturbed(index, values)
-        out = np.asarray(problem.call(work.reshape(problem.x.shape),
-                                      "(colored group perturbed)"), dtype=np.float64)
+        out = np.asarray(problem.call(work.reshape(problem.x.shape), where), dtype=np.float64)
         buffer.restore(index)
         if out.shape != base.shape:
             raise ValueError(f"fn: returned shape {out.shape} with a group perturbed, "
@@ -163,12 +227,13 @@ class Colored:
                    "way fastgrad detects)"
         return None  # asked for by name: run() falls back and says so
 
-    def estimate(self, problem):
+    def evaluations(self, problem):
+        """Evaluations of fn: each group once per side and step level, and the verification."""
         if not problem.pairs:
-            return None
+            return problem.x.size * 2 * (1 if problem.order == 2 else 2)  # falls back
         _, sizes = _groups(problem.x.shape, problem.pairs)
         levels = 1 if problem.order == 2 else 2
-        return (int(np.prod(sizes)) * 2 * levels + 2 * N_VERIFY) * problem.call_seconds
+        return int(np.prod(sizes)) * 2 * levels + 4 * N_VERIFY
 
     def run(self, problem):
         pairs = problem.pairs
@@ -180,8 +245,7 @@ class Colored:
         x_flat = problem.x.reshape(-1)
         scale_flat = np.maximum(1.0, np.abs(x_flat)) if problem.relative \
             else np.ones(x_flat.size)
-        numerical = np.empty(x_flat.size)
-        gap = np.empty(x_flat.size)
+        numerical, gap, terms = (np.empty(x_flat.size) for _ in range(3))
         groups = list(np.ndindex(*sizes)) if sizes else [()]
         if problem.executor is not None:
             chunks = np.array_split(np.arange(len(groups)),
@@ -191,31 +255,36 @@ class Colored:
                                                [groups[i] for i in chunk], levels, scale_flat)
                        for chunk in chunks if len(chunk)]
             for future in futures:
-                for members, values, gaps in future.result():
+                for members, values, gaps, member_terms in future.result():
                     numerical[members] = values
                     gap[members] = gaps
+                    terms[members] = member_terms
             problem.n_evaluations = calls_before + len(groups) * 2 * levels
         else:
-            for members, values, gaps in _run_groups(problem, pairs, groups, levels,
-                                                     scale_flat):
+            for members, values, gaps, member_terms in _run_groups(problem, pairs, groups,
+                                                                   levels, scale_flat):
                 numerical[members] = values
                 gap[members] = gaps
-        magnitude = _magnitude(problem, pairs)
-        noise = noise_floor(magnitude, finest_steps(problem), problem.x.dtype)
+                terms[members] = member_terms
+        rounding = _rounding(problem, pairs)
+        noise = rounding / finest_steps(problem)
         verified, detail = _verify(problem, numerical)
         note = (f"pairs (input axis, output axis) {list(pairs)}, {len(groups)} group(s), "
                 f"{len(groups) * 2 * levels} evaluations; {detail}")
         if not verified:
             return _fall_back(problem, f"its result was rejected: {detail}")
         return Differences(numerical.reshape(problem.x.shape), gap.reshape(problem.x.shape),
-                           note, noise=noise, magnitude=magnitude)
+                           note, noise=noise, rounding=rounding,
+                           terms=terms.reshape(problem.x.shape),
+                           look=ColoredLook(problem, pairs, rounding, scale_flat))
 
 
-def _magnitude(problem, pairs):
-    """Per element: root-sum-square of fn(x) * dLdf over the slice of outputs it can move."""
+def _rounding(problem, pairs):
+    """Per element: the rounding over the slice of outputs it can move (rss of the outputs'
+    rounding, ``rounding_squares``)."""
     by_output = sorted(pairs, key=lambda pair: pair[1])
     paired_out = {b for _, b in pairs}
-    weighted = (np.asarray(problem.f0, dtype=np.float64) * problem.dLdf) ** 2
+    weighted = rounding_squares(problem).reshape(problem.f0.shape)
     other = tuple(axis for axis in range(weighted.ndim) if axis not in paired_out)
     reduced = np.sqrt(weighted.sum(axis=other) if other else weighted)
     index = np.indices(problem.x.shape)
@@ -223,12 +292,14 @@ def _magnitude(problem, pairs):
 
 
 def _fall_back(problem, why):
-    """Run exhaustive (when it fits the time budget) or directional instead, and say so."""
+    """Run exhaustive (when it fits the work budget) or directional instead, and say so."""
+    from . import over_budget
     from .directional import Directional
     from .exhaustive import Exhaustive
 
     exhaustive = Exhaustive()
-    fits = exhaustive.estimate(problem) <= problem.time_budget_s
+    fits = over_budget(problem, exhaustive,
+                       problem.work(exhaustive.evaluations(problem))) is None
     fallback = exhaustive if fits else Directional()
     result = fallback.run(problem)
     result.note = f"colored fell back to {fallback.name} because {why}; {result.note}"
@@ -247,28 +318,42 @@ def _portable(problem):
 
 
 def _verify(problem, numerical):
-    """Compare ``d . numerical`` with independent directional differences of fn."""
+    """Compare ``d . numerical`` with independent directional differences of fn.
+
+    Each direction is differenced at two steps; where fn is not smooth along it within the
+    step (kinks crossed: the one-sided gap does not halve), at a finer one. A direction that
+    is smooth and disagrees rejects the pairing.
+    """
     x_flat = problem.x.reshape(-1)
     weights = problem.dLdf.astype(np.float64)
-    noise = DIRECTION_NOISE_ULPS * np.finfo(problem.x.dtype).eps * float(
-        np.sum(np.abs(np.asarray(problem.f0, dtype=np.float64) * weights)))
-    t = problem.step_scale
+    noise = max(DIRECTION_NOISE_ULPS * np.finfo(problem.x.dtype).eps * float(
+        np.sum(np.abs(np.asarray(problem.f0, dtype=np.float64) * weights))),
+        float(np.sqrt(np.sum(rounding_squares(problem)))))
     scale = np.maximum(1.0, np.abs(x_flat)) if problem.relative else np.ones(x_flat.size)
-    worst = 0.0
     for _ in range(N_VERIFY):
         d = problem.rng.choice([-1.0, 1.0], size=x_flat.size) * scale
-        up = (x_flat + t * d) - x_flat
-        down = x_flat - (x_flat - t * d)
-        found = changes(problem, [lambda up=up: (slice(None), up),
-                                  lambda down=down: (slice(None), -down)],
-                        "(verifying the colored result)")
-        directional = (found[0] - found[1]) / (2 * t)
-        predicted = float(np.dot((up + down) / (2 * t), numerical))
-        tolerance = problem.rtol * float(np.linalg.norm(d * numerical)) + 4 * noise / t
-        worst = max(worst, abs(directional - predicted) / tolerance)
-        if abs(directional - predicted) > tolerance:
-            return False, (f"a random directional difference {directional:.6g} disagrees with "
-                           f"the colored values ({predicted:.6g})")
+        for factor in VERIFY_FACTORS:
+            t = problem.step_scale / factor
+            directional, predicted, gap = [], [], []
+            for step in (t, t / 2):
+                up = (x_flat + step * d) - x_flat
+                down = x_flat - (x_flat - step * d)
+                found = changes(problem, [lambda up=up: (slice(None), up),
+                                          lambda down=down: (slice(None), -down)],
+                                "(verifying the colored result)")
+                directional.append((found[0] - found[1]) / (2 * step))
+                gap.append((found[0] + found[1]) / (2 * step))
+                predicted.append(float(np.dot((up + down) / (2 * step), numerical)))
+            value = directional[1] + (directional[1] - directional[0]) / 3
+            expected = predicted[1] + (predicted[1] - predicted[0]) / 3
+            tolerance = problem.rtol * float(np.linalg.norm(d * numerical)) + 4 * noise / t
+            if abs(value - expected) <= tolerance:
+                break
+            if abs(gap[0] - 2 * gap[1]) <= tolerance or 4 * noise / (t / 10) > tolerance:
+                return False, (f"a random directional difference {value:.9g} disagrees with "
+                               f"the colored values ({expected:.9g})")
+        else:
+            return False, "random directions cross kinks at every step it could resolve"
     return True, f"verified by {N_VERIFY} random directional differences"
 
 

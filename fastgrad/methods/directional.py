@@ -2,15 +2,20 @@
 
 For K random directions ``d = v * max(1, |x|)`` with Rademacher signs v, it compares the
 central difference ``(g(x + t d) - g(x - t d)) / 2t`` of ``g = sum(fn(x) * dLdf)`` with
-``d . grad`` (computed from the steps actually taken). A direction that disagrees is split
-into halves, each half evaluated as its own direction (one fused pass over x per evaluation,
-``fastgrad.kernels.directions``), recursing into the halves that disagree until single
-elements remain; those are differenced exactly, and the ones that fail get the second look of
-``fastgrad._refine`` (a step 100 times smaller, through the function's own kernel when it has
-an elementwise structure).
+``d . grad`` (computed from the steps actually taken). Each direction is measured at two
+steps; where g is not smooth along it within the step (kinks crossed: the one-sided gap does
+not halve with the step), it is measured again at a finer step. A direction that disagrees is
+split into halves, each half evaluated as its own direction (one fused pass over x per
+evaluation, ``fastgrad.kernels.directions``), recursing into the halves that disagree until
+single elements remain; those are differenced one by one and judged by ``fastgrad._verdict``
+like every other method's elements. Located elements are taken out of every direction, which
+is then measured again on what remains: an excused element never excuses a direction. A
+direction that still disagrees when the search reaches its limit (``MAX_LOCATED``), or whose
+disagreement no single element carries, makes the result inconclusive, never passed.
 
-What it guarantees: a direction's tolerance is ``rtol * ||d * grad||_2`` plus the rounding
-noise of the differences (``DIRECTION_NOISE_ULPS * eps * sum|fn(x) * dLdf| / t``). A single wrong
+What it guarantees: a direction's tolerance is ``rtol * ||d * grad||_2 + atol * T_d`` (T_d the
+magnitude of the terms of the directional change) plus the rounding noise of the differences
+(``DIRECTION_NOISE_ULPS * eps * sum|fn(x) * dLdf| / t``). A single wrong
 element i with error e is caught with certainty when ``|e| * max(1, |x_i|)`` exceeds that
 tolerance (Rademacher signs cannot hide it), and then located. Several wrong elements can
 cancel in one direction; they go unnoticed only if they cancel in every one of the K
@@ -21,32 +26,30 @@ for b wrong elements among P.
 
 import numpy as np
 
-from .._tolerances import DIRECTION_NOISE_ULPS
-from ..kernels.differences import combine
+from .._tolerances import DIRECTION_NOISE_ULPS, RESOLVE_FRACTION, SECOND_LOOK_FACTORS
+from .._verdict import Judgement, Measured, judge
 from ..kernels.directions import direction_norms, perturb_along
-from . import Differences, analytic_floor, noise_floor, register
-from ._evaluate import WorkBuffer, contracted, element_values
+from . import Differences, finest_steps, register, rounding_squares
+from ._evaluate import WorkBuffer, element_values
+from ._looks import BlackBoxLook, StructureLook
+from .structured import find_structure
 
-#: Largest number of elements located before the search stops (the gradient is widely wrong).
+#: Largest number of elements located before the search stops (the gradient is widely wrong,
+#: or x sits on kinks everywhere): the result is then inconclusive unless something failed.
 MAX_LOCATED = 32
 
 
 class Partial:
     """What a method that does not difference every element found."""
 
-    def __init__(self, numerical, analytic, tolerance, located, values, gaps, note,
-                 explained, noise, loadings, capped=False):
-        self.numerical = numerical      # directional differences
+    def __init__(self, numerical, analytic, tolerance, located, judgement, note, blockers):
+        self.numerical = numerical      # directional differences (at each direction's step)
         self.analytic = analytic        # directional derivatives from grad
         self.tolerance = tolerance      # per direction
-        self.located = located          # flat indices differenced exactly
-        self.values = values            # their central differences
-        self.gaps = gaps
+        self.located = located          # flat indices differenced and judged one by one
+        self.judgement = judgement      # fastgrad._verdict.Judgement of the located elements
         self.note = note
-        self.explained = explained      # per direction: accounted for by the located elements
-        self.noise = noise              # rounding-noise floor of each located element
-        self.loadings = loadings        # d_k[i] for each direction k and located element i
-        self.capped = capped            # the search stopped at MAX_LOCATED elements
+        self.blockers = blockers        # why the search could not decide (inconclusive)
 
 
 class Directional:
@@ -59,128 +62,209 @@ class Directional:
         return None
 
     def run(self, problem):
+        return _Search(problem).run()
+
+
+class _Search:
+    """One directional search: directions, bisection, and the judgement of located elements."""
+
+    def __init__(self, problem):
+        self.problem = problem
         x_flat = problem.x.reshape(-1)
-        size = x_flat.size
-        grad = problem.grad.reshape(-1)
-        scale = np.maximum(1.0, np.abs(x_flat)) if problem.relative else np.ones(size)
-        signs = problem.rng.integers(0, 2, size=(problem.n_directions, size), dtype=np.int8)
-        signs = (2 * signs - 1).astype(np.int8)
+        self.x_flat = x_flat
+        self.size = x_flat.size
+        self.grad = problem.grad.reshape(-1)
+        self.scale = np.maximum(1.0, np.abs(x_flat)) if problem.relative else \
+            np.ones(self.size)
+        signs = problem.rng.integers(0, 2, size=(problem.n_directions, self.size),
+                                     dtype=np.int8)
+        #: +-1 per element and direction; 0 for elements taken out of every direction
+        self.signs = (2 * signs - 1).astype(np.int8)
         f0 = np.asarray(problem.f0, dtype=np.float64)
-        weights = problem.dLdf.astype(np.float64)
-        noise_scale = DIRECTION_NOISE_ULPS * np.finfo(problem.x.dtype).eps * float(
-            np.sum(np.abs(f0 * weights)))
-        # the analytic gradient's own rounding (see methods.analytic_floor), per unit of |d|
-        analytic_scale = float(analytic_floor(np.sqrt(np.sum((f0 * weights) ** 2)),
-                                              problem.grad_dtype))
-        t = problem.step_scale
-        levels = 1 if problem.order == 2 else 2
+        self.weights = problem.dLdf.astype(np.float64).reshape(-1)
+        # every output moves along a direction: the rounding of their sum of magnitudes, or
+        # the measured rounding of all outputs where that is larger
+        self.noise_scale = max(DIRECTION_NOISE_ULPS * np.finfo(problem.x.dtype).eps * float(
+            np.sum(np.abs(f0.reshape(-1) * self.weights))),
+            float(np.sqrt(np.sum(rounding_squares(problem)))))
         # one private copy of x for the whole search: each evaluation perturbs a block of it
         # in one fused pass and restores that block (a 16M-element x is never copied again)
-        buffer = WorkBuffer(x_flat)
-        work = buffer.work
-        base = problem.f0.reshape(-1)
-        weights_flat = weights.reshape(-1)
+        self.buffer = WorkBuffer(x_flat)
+        self.base = f0.reshape(-1)
+        self.located = []
+        self.status = {}     # located element -> verdict status
+        self.blockers = []
+        self.judgements = []
 
-        def change(k, part, step):
-            """``(g(x + step d_k) - g(x), (actual step) . grad)`` with d_k zero outside part."""
-            analytic = perturb_along(x_flat[part], signs[k, part], scale[part], grad[part],
-                                     step, work[part])
-            try:
-                output = problem.call(work.reshape(problem.x.shape),
-                                      f"along random direction {k}")
-            finally:
-                buffer.restore(part)
-            return contracted(problem, output, base, weights_flat,
-                              f"along random direction {k}"), analytic
+    def change(self, k, part, step):
+        """``(g(x + step d_k) - g(x), sum |dLdf| |change|, (actual step) . grad)`` on part."""
+        problem = self.problem
+        work = self.buffer.work
+        analytic = perturb_along(self.x_flat[part], self.signs[k, part], self.scale[part],
+                                 self.grad[part], step, work[part])
+        where = f"along random direction {k}"
+        try:
+            output = problem.call(work.reshape(problem.x.shape), where)
+        finally:
+            self.buffer.restore(part)
+        output = np.asarray(output)
+        if output.shape != problem.f0.shape:
+            raise ValueError(f"fn: returned shape {output.shape} {where}, expected "
+                             f"{problem.f0.shape}")
+        difference = output.reshape(-1).astype(np.float64) - self.base
+        return (float(np.dot(difference, self.weights)),
+                float(np.dot(np.abs(difference), np.abs(self.weights))), analytic)
 
-        def measure(k, part, order):
-            """Numerical and analytic directional derivative of direction k on ``part``."""
-            numerical, analytic = [], []
-            for level in range(1 if order == 2 else levels):
-                step = t / 2**level
-                (up, up_analytic), (down, down_analytic) = (change(k, part, step),
-                                                            change(k, part, -step))
-                numerical.append((up, -down, step, step))
-                analytic.append((up_analytic, -down_analytic, step, step))
-            num, _ = combine(numerical[0], numerical[-1], order)
-            ana, _ = combine(analytic[0], analytic[-1], order)
-            return num, ana, _tolerance(k, part, order)
+    def tolerance(self, k, part, step, terms):
+        """A direction's allowance in its own units (see fastgrad._verdict for elements')."""
+        criteria = self.problem.criteria
+        norm, _ = direction_norms(self.signs[k, part], self.scale[part], self.grad[part])
+        atol = criteria.atol * terms if criteria.atol_relative else \
+            criteria.atol * float(np.sqrt(np.sum((self.signs[k, part] != 0)
+                                                 * self.scale[part] ** 2)))
+        return criteria.rtol * norm + atol + self.noise_scale / step
 
-        def _tolerance(k, part, order=2):
-            terms, scales = direction_norms(signs[k, part], scale[part], grad[part])
-            finest = t / 2 ** (levels - 1) if order == 4 else t
-            return problem.rtol * terms + noise_scale / finest + analytic_scale * scales
+    def measure(self, k, part, step, levels):
+        """``(numerical, analytic, tolerance, kink indicator)`` of direction k on part.
 
-        everything = slice(0, size)
-        results = [measure(k, everything, problem.order) for k in range(problem.n_directions)]
-        buffer.check_unmodified()
-        numerical = np.array([r[0] for r in results])
-        analytic = np.array([r[1] for r in results])
-        tolerance = np.array([r[2] for r in results])
-        located = []
-        exact = {}  # located element -> (central difference, gap)
-        unlocalized = 0
-        for k in np.flatnonzero(np.abs(numerical - analytic) > tolerance):
-            # the elements located so far, differenced exactly, may explain this direction too
-            explained = sum(signs[k, i] * scale[i] * (exact[i][0] - grad[i]) for i in exact)
-            if abs(numerical[k] - analytic[k] - explained) <= tolerance[k]:
-                continue
-            found, blind = self._bisect(k, size, measure, _tolerance,
-                                        MAX_LOCATED - len(located))
-            unlocalized += blind
-            new = [i for i in found if i not in exact]
-            if new:
-                values, gaps = element_values(problem, new)
-                exact.update(zip(new, zip(values, gaps, strict=True), strict=True))
-                located += new
-            if len(located) >= MAX_LOCATED:
-                break
-        values = np.array([exact[i][0] for i in located])
-        gaps = np.array([exact[i][1] for i in located])
-        # a direction whose disagreement the located elements account for is decided by them
-        # (failures are reported element by element; kinks are not failures)
-        corrections = np.array([sum(signs[k, i] * scale[i] * (exact[i][0] - grad[i])
-                                    for i in exact) for k in range(problem.n_directions)])
-        explained = np.abs(numerical - analytic - corrections) <= tolerance
-        note = (f"{problem.n_directions} random directions, order {problem.order}; "
-                f"{len(located)} element(s) located and differenced exactly")
-        if unlocalized:
-            note += f"; {unlocalized} disagreeing block(s) whose halves each agreed"
-        located = np.array(located, dtype=np.intp)
-        finest = t / (1 if problem.order == 2 else 2) * scale[located]
-        total = float(np.sum(np.abs(f0 * weights)))
-        partial = Partial(numerical, analytic, tolerance, located, values, gaps, note, explained,
-                          noise_floor(np.full(located.size, total), finest, problem.x.dtype),
-                          signs[:, located] * scale[located],
-                          capped=located.size >= MAX_LOCATED)
+        With two levels (step and step / 2) the values are Richardson-extrapolated and the
+        kink indicator ``|G(t) - 2 G(t/2)|`` says whether g is smooth along the direction.
+        """
+        numerical, analytic, gaps = [], [], []
+        terms = 0.0
+        for level in range(levels):
+            t = step / 2**level
+            up, up_terms, up_analytic = self.change(k, part, t)
+            down, down_terms, down_analytic = self.change(k, part, -t)
+            numerical.append((up - down) / (2 * t))
+            analytic.append((up_analytic - down_analytic) / (2 * t))
+            gaps.append((up + down) / (2 * t))
+            if level == 0:
+                terms = (up_terms + down_terms) / (2 * t)
+        if levels == 1:
+            return numerical[0], analytic[0], self.tolerance(k, part, step, terms), None, terms
+        num = numerical[1] + (numerical[1] - numerical[0]) / 3.0
+        ana = analytic[1] + (analytic[1] - analytic[0]) / 3.0
+        kink = abs(gaps[0] - 2.0 * gaps[1])
+        return num, ana, self.tolerance(k, part, step / 2, terms), kink, terms
+
+    def run(self):
+        problem = self.problem
+        n = problem.n_directions
+        numerical, analytic, tolerance = np.zeros(n), np.zeros(n), np.zeros(n)
+        everything = slice(0, self.size)
+        for k in range(n):
+            step = problem.step_scale
+            num, ana, tol, kink, _ = self.measure(k, everything, step, 2)
+            while True:
+                residual = num - ana
+                if abs(residual) <= tol:
+                    break
+                finer = self._finer(step, tol) if np.isfinite(residual) and kink > tol else None
+                if finer is not None:
+                    # g is not smooth along d_k within the step: look at a finer one
+                    step = finer
+                    num, ana, tol, kink, _ = self.measure(k, everything, step, 2)
+                    continue
+                # smooth and wrong, or non-smooth at every usable step (x on kinks): bisect
+                if len(self.located) >= MAX_LOCATED:
+                    self.blockers.append(
+                        f"the search stopped at its limit of {MAX_LOCATED} located elements "
+                        f"with random direction {k} still disagreeing")
+                    break
+                found = self._bisect(k, step / 2, MAX_LOCATED - len(self.located))
+                new = [i for i in found if i not in self.status]
+                if not new:
+                    self.blockers.append(
+                        f"random direction {k} disagrees but no single element does (its "
+                        "halves each agree within tolerance)")
+                    break
+                # located elements are judged one by one and taken out of every direction,
+                # which is then measured again on what remains
+                self._judge(new)
+                num, ana, tol, kink, _ = self.measure(k, everything, step, 2)
+            numerical[k], analytic[k], tolerance[k] = num, ana, tol
+        self.buffer.check_unmodified()
+        judgement = _merged(self.judgements)
+        note = (f"{n} random directions (two steps each); {len(self.located)} element(s) "
+                "located and differenced one by one")
+        partial = Partial(numerical, analytic, tolerance,
+                          np.array(self.located, dtype=np.intp), judgement, note,
+                          self.blockers)
         return Differences(None, None, note, partial=partial)
 
-    @staticmethod
-    def _bisect(k, size, measure, tolerance_of, limit):
-        """Halve direction k's support down to the single elements that disagree.
+    def _finer(self, step, tolerance):
+        """The next second-look step along a direction whose noise resolves its tolerance."""
+        for factor in SECOND_LOOK_FACTORS:
+            finer = self.problem.step_scale / factor
+            if finer < step and self.noise_scale / (finer / 2) <= RESOLVE_FRACTION * tolerance:
+                return finer
+        return None
 
-        Each level measures the left half and infers the right half from its parent (same
-        step, order 2): two evaluations of fn a level.
+    def _judge(self, new):
+        """Difference and judge newly located elements, and take them out of every direction
+        (an excused element must not excuse a direction, and a judged one is accounted for
+        by its own verdict)."""
+        problem = self.problem
+        new = np.array(new, dtype=np.intp)
+        values, gaps, terms, rounding = element_values(problem, new)
+        noise = rounding / finest_steps(problem).reshape(-1)[new]
+        measured = Measured(central=values, noise=noise, terms=terms, gap=gaps,
+                            kink=gaps if problem.order == 4 else None)
+        structure = problem.structure if (problem.structure is not None or
+                                          find_structure(problem) is None) else None
+        if structure is not None and structure.elementwise:
+            look = StructureLook(structure, problem.x, problem.dLdf, problem.relative,
+                                 elements=new)
+        else:
+            look = BlackBoxLook(problem, rounding, elements=new)
+        judgement = judge(measured, self.grad[new], problem.criteria, self.x_flat[new], look)
+        self.judgements.append(judgement)
+        for position, index in enumerate(new):
+            self.located.append(int(index))
+            self.status[int(index)] = int(judgement.status[position])
+        self.signs[:, new] = 0
+
+    def _bisect(self, k, step, limit):
+        """Halve direction k's support down to single elements whose error shows.
+
+        Each level measures the left half (order 2) and infers the right half from its
+        parent: two evaluations of fn a level. Located elements' known errors are taken out.
         """
         located = []
-        blind = 0
-        pending = [((0, size), measure(k, slice(0, size), 2))]
+        whole = self.measure(k, slice(0, self.size), step, 1)
+        pending = [((0, self.size), whole)]
         while pending and len(located) < limit:
             (start, stop), parent = pending.pop()
             if stop - start == 1:
                 located.append(start)
                 continue
             middle = (start + stop) // 2
-            left = measure(k, slice(start, middle), 2)
+            left = self.measure(k, slice(start, middle), step, 1)
+            terms = max(parent[4] - left[4], 0.0)  # an estimate: |.| is not additive
             right = (parent[0] - left[0], parent[1] - left[1],
-                     tolerance_of(k, slice(middle, stop)))
-            wrong = [(bounds, part) for bounds, part in (((start, middle), left),
-                                                           ((middle, stop), right))
-                     if abs(part[0] - part[1]) > part[2]]
-            if not wrong:
-                blind += 1
-            pending += wrong
-        return located, blind
+                     self.tolerance(k, slice(middle, stop), step, terms), None, terms)
+            for bounds, part in (((start, middle), left), ((middle, stop), right)):
+                if not abs(part[0] - part[1]) <= part[2]:  # NaN disagrees too
+                    pending.append((bounds, part))
+        return located
+
+
+def _merged(judgements):
+    """One judgement of all located elements, in the order they were located."""
+    if not judgements:
+        empty = np.zeros(0)
+        return Judgement(status=np.zeros(0, dtype=np.int8), numerical=empty, noise=empty,
+                         allowed=empty, refined=np.zeros(0, dtype=np.intp))
+    offsets = np.cumsum([0] + [j.status.size for j in judgements])
+    return Judgement(
+        status=np.concatenate([j.status for j in judgements]),
+        numerical=np.concatenate([j.numerical for j in judgements]),
+        noise=np.concatenate([j.noise for j in judgements]),
+        allowed=np.concatenate([j.allowed for j in judgements]),
+        refined=np.concatenate([j.refined + offset for j, offset in
+                                zip(judgements, offsets, strict=False)]).astype(np.intp),
+        notes=[note for j in judgements for note in j.notes])
 
 
 register(Directional())

@@ -15,8 +15,14 @@ import numpy as np
 
 from .._progress import progress_bar
 from .._tolerances import STACK_ULPS
-from ..kernels.differences import combine
-from . import MODIFIED_INPUT, Differences, finest_steps, noise_floor, register
+from . import (
+    MODIFIED_INPUT,
+    Differences,
+    finest_steps,
+    read_only,
+    register,
+    rounding_squares,
+)
 
 #: How many elements the stacking probe compares with single calls.
 N_PROBE = 3
@@ -66,22 +72,43 @@ def _stack(problem, flat_indices):
     return stack.reshape((len(stack), *problem.x.shape)), taken
 
 
-def _magnitude(problem):
-    """Root-sum-square of fn(x) * dLdf: a black box may move any output (see noise_floor)."""
-    return float(np.sqrt(np.sum((problem.f0.astype(np.float64) * problem.dLdf) ** 2)))
+def _differences(outputs, n, taken, dLdf_flat, order, squares):
+    """Central differences, gaps, terms and moved magnitudes from the outputs of one stack.
 
-
-def _differences(outputs, n, taken, dLdf_flat, order):
-    """Central differences and gaps from the outputs of one stack."""
+    ``terms`` (``sum_k |dLdf_k| |f_k(x +- h) - f_k(x)| / (h+ + h-)``, the magnitude of the
+    terms that form each element) and ``moved`` (the root-sum of ``squares``, the outputs'
+    squared rounding, over the outputs the element moves) come from the first step.
+    """
     flat = outputs.reshape(len(outputs), -1)
     base = flat[0]
     sums = []
+    terms = moved = None
     for level, (h_plus, h_minus) in enumerate(taken):
         first = 1 + 2 * level * n
-        up = (flat[first:first + n] - base).astype(np.float64) @ dLdf_flat
-        down = (base - flat[first + n:first + 2 * n]).astype(np.float64) @ dLdf_flat
-        sums.append((up, down, h_plus, h_minus))
-    return combine(sums[0], sums[-1], order)
+        up_change = (flat[first:first + n] - base).astype(np.float64)
+        down_change = (base - flat[first + n:first + 2 * n]).astype(np.float64)
+        sums.append((up_change @ dLdf_flat, down_change @ dLdf_flat, h_plus, h_minus))
+        if level == 0:
+            weights = np.abs(dLdf_flat)
+            terms = (np.abs(up_change) @ weights + np.abs(down_change) @ weights) / (
+                h_plus + h_minus)
+            moved = np.sqrt(np.maximum((up_change != 0) @ squares,
+                                       (down_change != 0) @ squares))
+    central, gap = combine_arrays(sums[0], sums[-1], order)
+    return central, gap, terms, moved
+
+
+def combine_arrays(coarse, fine, order):
+    """NumPy twin of ``kernels.differences.combine`` for arrays (no compiler needed)."""
+    up, down, h_plus, h_minus = fine if order == 4 else coarse
+    central = (up + down) / (h_plus + h_minus)
+    gap = (up / h_plus - down / h_minus) / 2.0
+    if order == 2:
+        return central, gap
+    up, down, h_plus, h_minus = coarse
+    coarse_gap = (up / h_plus - down / h_minus) / 2.0
+    return central + (central - (up + down) / (h_plus + h_minus)) / 3.0, \
+        np.abs(coarse_gap - 2.0 * gap)
 
 
 def _probe_stacking(problem):
@@ -91,7 +118,7 @@ def _probe_stacking(problem):
     stack, _ = _stack(problem, indices)
     problem.n_evaluations += 1
     try:
-        outputs = np.asarray(problem.fn(stack))
+        outputs = np.array(problem.fn(read_only(stack)), copy=True)
     except Exception as error:  # fn does not take a stack: fall back to the loop
         return f"fn raised {type(error).__name__} on a stack of inputs"
     expected = (len(stack), *problem.f0.shape)
@@ -117,8 +144,9 @@ class Exhaustive:
     def unavailable(self, problem):
         return None
 
-    def estimate(self, problem):
-        return problem.x.size * 2 * _levels(problem) * problem.call_seconds
+    def evaluations(self, problem):
+        """Perturbed evaluations of fn (each element once per side and step level)."""
+        return problem.x.size * 2 * _levels(problem)
 
     def run(self, problem):
         reason = _probe_stacking(problem) if problem.x.size > 1 else "a single element"
@@ -135,8 +163,8 @@ class Exhaustive:
     def _stacked(self, problem):
         size = problem.x.size
         dLdf_flat = problem.dLdf.reshape(-1).astype(np.float64)
-        central = np.empty(size)
-        gap = np.empty(size)
+        central, gap, terms, moved = (np.empty(size) for _ in range(4))
+        squares = rounding_squares(problem)
         chunk = self._chunk_size(problem)
         n_calls = 0
         with progress_bar(size, problem.progress, "exhaustive check (stacked)",
@@ -150,15 +178,13 @@ class Exhaustive:
                 if outputs.shape != (len(stack), *problem.f0.shape):
                     raise ValueError(f"fn: returned shape {outputs.shape} {where}, expected "
                                      f"{(len(stack), *problem.f0.shape)}")
-                central[indices], gap[indices] = _differences(outputs, len(indices), taken,
-                                                              dLdf_flat, problem.order)
+                central[indices], gap[indices], terms[indices], moved[indices] = \
+                    _differences(outputs, len(indices), taken, dLdf_flat, problem.order,
+                                 squares)
                 n_calls += 1
                 bar.update(len(indices))
         note = f"stacked, {chunk} element(s) per call, {n_calls} call(s)"
-        magnitude = _magnitude(problem)
-        noise = noise_floor(magnitude, finest_steps(problem), problem.x.dtype)
-        return Differences(central.reshape(problem.x.shape), gap.reshape(problem.x.shape), note,
-                           noise=noise, magnitude=magnitude)
+        return _result(problem, central, gap, terms, moved, note)
 
     def _loop(self, problem, reason):
         size = problem.x.size
@@ -166,8 +192,9 @@ class Exhaustive:
         work_flat = work.reshape(-1)
         f0 = problem.f0
         dLdf_flat = problem.dLdf.reshape(-1).astype(np.float64)
-        central = np.empty(size)
-        gap = np.empty(size)
+        central, gap, terms, moved = (np.empty(size) for _ in range(4))
+        weights = np.abs(dLdf_flat)
+        squares = rounding_squares(problem)
         x_flat = problem.x.reshape(-1)
         steps = [_steps(x_flat, problem, level) for level in range(_levels(problem))]
         with progress_bar(size, problem.progress, "exhaustive check (loop)",
@@ -175,28 +202,47 @@ class Exhaustive:
             for i in range(size):
                 where = f"with element {problem.element(i)} perturbed"
                 sums = []
-                for plus, minus, h_plus, h_minus in steps:
+                for level, (plus, minus, h_plus, h_minus) in enumerate(steps):
                     changes = []
                     for value in (plus[i], minus[i]):
                         work_flat[i] = value
-                        out = np.asarray(problem.call(work, where))
+                        out = problem.call(work, where)
                         if out.shape != f0.shape:
                             raise ValueError(f"fn: returned shape {out.shape} {where}, "
                                              f"expected {f0.shape} as at the unperturbed x")
-                        changes.append(float(np.dot((out - f0).reshape(-1).astype(np.float64),
-                                                    dLdf_flat)))
+                        change = (out - f0).reshape(-1).astype(np.float64)
+                        changes.append(float(np.dot(change, dLdf_flat)))
+                        if level == 0:
+                            terms[i] = (terms[i] if value != plus[i] else 0.0) + float(
+                                np.dot(np.abs(change), weights))
+                            moved[i] = max(moved[i] if value != plus[i] else 0.0,
+                                           float(np.dot(change != 0, squares)))
                     sums.append((changes[0], -changes[1], h_plus[i], h_minus[i]))
+                    if level == 0:
+                        terms[i] /= h_plus[i] + h_minus[i]
                 work_flat[i] = x_flat[i]
-                central[i], gap[i] = combine(sums[0], sums[-1], problem.order)
+                central[i], gap[i] = combine_arrays(sums[0], sums[-1], problem.order)
                 if i % LOOP_UPDATE == LOOP_UPDATE - 1:
                     bar.update(LOOP_UPDATE)
             bar.update(size % LOOP_UPDATE)
         if not np.array_equal(work, problem.x):
             raise ValueError(MODIFIED_INPUT)
-        magnitude = _magnitude(problem)
-        noise = noise_floor(magnitude, finest_steps(problem), problem.x.dtype)
-        return Differences(central.reshape(problem.x.shape), gap.reshape(problem.x.shape),
-                           f"one element per call ({reason})", noise=noise, magnitude=magnitude)
+        return _result(problem, central, gap, terms, np.sqrt(moved),
+                       f"one element per call ({reason})")
+
+
+def _result(problem, central, gap, terms, moved, note):
+    """Differences with per-element floors: each element's noise from the outputs it moved."""
+    shape = problem.x.shape
+    noise = moved / finest_steps(problem).reshape(-1)
+    # every failing element may get its second look: at most 12 more evaluations each, the
+    # cost of three first passes, and only where they fail
+    from ._looks import BlackBoxLook  # (imports this module's stacking helpers)
+
+    look = BlackBoxLook(problem, moved, cap=problem.x.size)
+    return Differences(central.reshape(shape), gap.reshape(shape), note,
+                       noise=noise.reshape(shape), rounding=moved.reshape(shape),
+                       terms=terms.reshape(shape), look=look)
 
 
 register(Exhaustive())

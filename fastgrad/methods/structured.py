@@ -79,11 +79,13 @@ class Structured:
                                   problem.relative, problem.order, central, gap, bar.update)
         how = "fastgrad's own function" if problem.structure_trusted else \
             "verified against fn at two points"
-        magnitude = structure.magnitude(problem.x, problem.dLdf,
-                                        np.asarray(problem.f0, dtype=np.float64))
+        output = np.asarray(problem.f0, dtype=np.float64)
+        magnitude = structure.magnitude(problem.x, problem.dLdf, output)
         noise = noise_floor(magnitude, finest_steps(problem), problem.x.dtype)
+        terms = structure.terms(problem.x, problem.dLdf, problem.f0)
         return Differences(central, gap, f"{structure.description} ({how})", noise=noise,
-                           magnitude=magnitude)
+                           rounding=noise * finest_steps(problem),
+                           terms=None if terms is None else np.asarray(terms, np.float64))
 
 
 register(Structured())

@@ -1,0 +1,248 @@
+"""The three-way verdict: no false pass, no unexplained false failure, the same on a busy machine.
+
+Each test here reproduces a wrong verdict of an earlier version (an independent catalogue
+found them) and holds the rule of ``fastgrad._verdict`` that fixes it.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from fastgrad import activations, check_gradients, costs, layers, model, optimizers, utils
+
+DTYPES = [np.float64, np.float32]
+
+
+def _relu_block(rng, dtype, n_rows=16, n_cols=48, n_out=8):
+    """``tanh(relu(x) @ A)`` with x a ReLU output (about half its entries exactly 0)."""
+    x = np.maximum(rng.normal(size=(n_rows, n_cols)), 0.0).astype(dtype)
+    A = (rng.normal(size=(n_cols, n_out)) / 4).astype(dtype)
+    G = rng.normal(size=(n_rows, n_out)).astype(dtype)
+
+    def fn(v):
+        return np.tanh(np.maximum(v, 0) @ A.astype(v.dtype))
+
+    t = np.tanh(np.maximum(x, 0) @ A)
+    grad = (((1 - t**2) * G) @ A.T * (x > 0)).astype(dtype)  # relu'(0) = 0
+    return fn, x, G, grad
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", ["auto", "colored", "exhaustive"])
+def test_kinks_under_the_input_do_not_hide_a_gross_error(method, dtype):
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        fn, x, G, grad = _relu_block(rng, dtype)
+        assert check_gradients(fn, grad, x, G, method=method, seed=seed).verdict == "passed"
+        bad = grad.copy()
+        bad[tuple(np.argwhere(x > 0)[seed])] += 5.0
+        result = check_gradients(fn, bad, x, G, method=method, seed=seed)
+        assert result.verdict == "failed", repr(result)
+        assert result.worst[0].index == tuple(np.argwhere(x > 0)[seed])
+
+
+@pytest.mark.parametrize("zeros", [0.05, 0.5])
+def test_directional_never_passes_a_direction_its_kink_elements_excuse(zeros):
+    # relu(x) with many exact zeros: every direction crosses kinks at every step; located kink
+    # elements are taken out of the directions, and when too many remain the result says so
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        x = np.where(rng.random(3000) < zeros, 0.0, rng.normal(size=3000))
+        g = rng.normal(size=3000)
+        correct = (x > 0) * g
+        wrong = correct.copy()
+        wrong[np.flatnonzero(x > 0)[7]] += 3.0
+        for grad in (correct, wrong):
+            result = check_gradients(lambda v: np.maximum(v, 0), grad, x, g,
+                                     method="directional", seed=seed)
+            assert result.verdict != "passed" or grad is correct, repr(result)
+            assert result.verdict != "failed" or grad is wrong, repr(result)
+        # auto does not settle for that: it falls back to a complete method and says so
+        result = check_gradients(lambda v: np.maximum(v, 0), wrong, x, g, work_budget=1e6,
+                                 seed=seed)
+        assert result.verdict == "failed" and result.method in ("colored", "exhaustive")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("rel", "h"), [(1e-4, 1e-3), (1e-3, 1e-2), (1e-2, 1.0)])
+def test_an_explicit_step_does_not_take_curvature_for_a_kink(rel, h, dtype):
+    rel = max(rel, 10 * 1e-4) if dtype == np.float32 else rel  # 10x the float32 rtol
+    x = np.random.default_rng(0).uniform(0.2, 1.0, size=(8, 8)).astype(dtype)
+    slope = (1 - np.tanh(x.astype(np.float64)) ** 2).astype(dtype)
+    result = check_gradients(np.tanh, slope * (1 + rel), x, h=h, method="exhaustive")
+    assert result.verdict == "failed" and len(result.kinks) == 0, repr(result)
+    assert result.n_failed > x.size // 2
+    # the correct gradient passes at that step: its curvature is judged at two steps
+    assert check_gradients(np.tanh, slope, x, h=h, method="exhaustive").verdict == "passed"
+
+
+@pytest.mark.parametrize("method", ["auto", "exhaustive", "colored", "directional"])
+def test_float32_allowances_are_in_the_units_of_the_gradient(method):
+    # sqrt of values near 1e6: outputs ~1e3, gradients ~1e-3; an allowance scaled by the
+    # outputs passed a doubled, a zero and a sign-flipped gradient
+    rng = np.random.default_rng(0)
+    x = rng.uniform(1e6, 2e6, size=(16, 16)).astype(np.float32)
+    g = rng.normal(size=(16, 16)).astype(np.float32)
+    correct = (0.5 / np.sqrt(x.astype(np.float64)) * g).astype(np.float32)
+    assert check_gradients(np.sqrt, correct, x, g, method=method, seed=0).verdict == "passed"
+    for wrong in (2 * correct, 0 * correct, -correct):
+        result = check_gradients(np.sqrt, wrong, x, g, method=method, seed=0)
+        assert result.verdict == "failed", repr(result)
+
+
+@pytest.mark.parametrize(("dtype", "offset", "rel"), [(np.float32, 1e3, 1e-3),
+                                                      (np.float64, 1e5, 1e-3)])
+@pytest.mark.parametrize("method", ["exhaustive", "colored"])
+def test_outputs_offset_by_a_constant_do_not_widen_the_tolerance(method, dtype, offset, rel):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(32, 16)).astype(dtype)
+    W = rng.normal(size=(16, 8)).astype(dtype)
+    dY = rng.normal(size=(32, 8)).astype(dtype)
+
+    def fn(w):
+        return X.astype(w.dtype) @ w + offset
+
+    correct = (X.astype(np.float64).T @ dY).astype(dtype)
+    assert check_gradients(fn, correct, W, dY, method=method).verdict == "passed"
+    wrong = correct.copy()
+    wrong[2, 3] *= 1 + rel
+    result = check_gradients(fn, wrong, W, dY, method=method)
+    assert result.verdict == "failed" and result.worst[0].index == (2, 3), repr(result)
+
+
+def _saturated_model(seed):
+    np.random.seed(seed)  # noqa: NPY002 (the model's own initialisation, as in the notebook)
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(30, 4))
+    Y = np.eye(3)[rng.integers(0, 3, 30)]
+    X += Y @ rng.normal(size=(3, 4)) * 3
+    net = model.Model()
+    net.add(layers.Dense(16, activation=activations.ReLU()))
+    net.add(layers.Dense(3, activation=activations.Softmax()))
+    net.configure(input_size=4, cost_type=costs.CategoricalCrossentropy(),
+                  optimizer=optimizers.SGD(learning_rate=0.5), seed=seed)
+    net.train(X, Y, epochs=400, batch_size=30)
+    return net, X, Y
+
+
+@pytest.mark.slow
+def test_a_model_trained_to_saturation_is_not_failed():
+    # loss ~1e-7 on one sample: its softmax outputs round at 1, not at the loss; the noise
+    # floor comes from the intermediates (seeds 4-6 failed with a floor from the loss)
+    for seed in range(8):
+        net, X, Y = _saturated_model(seed)
+        result = utils.gradient_check(net, X[:1], Y[:1])
+        assert result.verdict == "passed", repr(result)
+
+
+def test_the_readme_cost_cell_never_fails_over_many_seeds():
+    # 1-4-2-1 ReLU model on the notebook's data: biases move 100 samples across kinks; a
+    # second look at finer steps settles every element (once 1 run in 1,000 failed)
+    outcomes = {"passed": 0, "failed": 0, "inconclusive": 0}
+    for seed in range(60):
+        np.random.seed(seed)  # noqa: NPY002 (the notebook's cell, verbatim)
+        X = np.random.randn(100, 1)  # noqa: NPY002
+        Y = np.random.randint(0, 2, (100, 1))  # noqa: NPY002
+        net = model.Model()
+        net.add(layers.Dense(units=4, activation=activations.ReLU()))
+        net.add(layers.Dense(units=2, activation=activations.ReLU()))
+        net.add(layers.Dense(units=1, activation=activations.Sigmoid()))
+        for cost in (costs.BinaryCrossentropy(), costs.CategoricalCrossentropy(), costs.MSE(),
+                     costs.MAE()):
+            net.configure(input_size=1, cost_type=cost, optimizer=optimizers.SGD())
+            outcomes[utils.gradient_check(net, X, Y).verdict] += 1
+    assert outcomes["failed"] == 0 and outcomes["inconclusive"] == 0, outcomes
+
+
+def _mlp_loss(rng, sizes=(32, 24, 10), n_samples=16):
+    """A ReLU MLP's mean cross-entropy as a plain function of its flat parameters."""
+    shapes = list(itertools.pairwise(sizes))
+    X = rng.normal(size=(n_samples, sizes[0]))
+    labels = rng.integers(0, sizes[-1], n_samples)
+    theta = np.concatenate([rng.normal(size=a * b) / np.sqrt(a) for a, b in shapes])
+
+    def unpack(t):
+        out, start = [], 0
+        for a, b in shapes:
+            out.append(t[start:start + a * b].reshape(a, b))
+            start += a * b
+        return out
+
+    def loss(t):
+        W1, W2 = unpack(t)
+        h = np.maximum(X @ W1, 0)
+        z = h @ W2
+        z = z - z.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(n_samples), labels]))
+
+    def grad(t):
+        W1, W2 = unpack(t)
+        pre = X @ W1
+        h = np.maximum(pre, 0)
+        z = h @ W2
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(n_samples), labels] -= 1
+        dz = p / n_samples
+        dW2 = h.T @ dz
+        dW1 = X.T @ ((dz @ W2.T) * (pre > 0))
+        return np.concatenate([dW1.ravel(), dW2.ravel()])
+
+    return loss, grad(theta), theta
+
+
+def test_a_plain_mlp_loss_under_directional_is_never_failed_falsely():
+    # the loss of an MLP as one scalar function: every direction crosses ReLU kinks; a
+    # disagreement is never pinned on elements that are within tolerance
+    for seed in range(6):
+        loss, grad, theta = _mlp_loss(np.random.default_rng(seed))
+        result = check_gradients(loss, grad, theta, method="directional", seed=seed)
+        assert result.verdict != "failed", repr(result)
+        wrong = grad.copy()
+        wrong[5] += 0.5
+        caught = check_gradients(loss, wrong, theta, method="directional", seed=seed)
+        assert caught.verdict == "failed" and caught.worst[0].index == (5,), repr(caught)
+
+
+def _maxpool(rng):
+    x = rng.integers(0, 3, size=(8, 16)) / 2.0  # exact ties in many 2x2 windows
+    dy = rng.normal(size=(4, 8))
+
+    def fn(v):
+        lead = v.shape[:-2]
+        windows = v.reshape(*lead, 4, 2, 8, 2)
+        return windows.max(axis=(-3, -1))
+
+    windows = x.reshape(4, 2, 8, 2).transpose(0, 2, 1, 3).reshape(4, 8, 4)
+    is_max = windows == windows.max(-1, keepdims=True)
+    first = np.eye(4)[windows.argmax(-1)]
+    to_all = is_max.astype(float)
+
+    def routed(route):
+        return (route * dy[..., None]).reshape(4, 8, 2, 2).transpose(0, 2, 1, 3).reshape(8, 16)
+
+    return fn, x, dy, routed(first), routed(to_all)
+
+
+@pytest.mark.parametrize("method", ["auto", "exhaustive", "directional"])
+def test_max_pool_with_ties(method):
+    # the first of tied maxima takes the gradient: each tied element is a one-sided slope and
+    # so is the gradient, element by element; giving every tie the whole upstream gradient is
+    # also a one-sided slope element by element, but not together
+    for seed in range(4):
+        fn, x, dy, first, to_all = _maxpool(np.random.default_rng(seed))
+        assert check_gradients(fn, first, x, dy, method=method, seed=seed).verdict != "failed"
+        if method != "directional":
+            assert check_gradients(fn, first, x, dy, method=method,
+                                   seed=seed).verdict == "passed"
+            result = check_gradients(fn, to_all, x, dy, method=method, seed=seed)
+            assert result.verdict == "failed", repr(result)
+
+
+def test_an_inconclusive_result_says_why_and_is_not_a_pass():
+    x = np.array([0.0, 0.5])
+    result = check_gradients(lambda v: np.maximum(v, 0), np.array([3.0, 1.0]), x)
+    assert result.verdict == "inconclusive" and not result.passed and not bool(result)
+    assert "could not be judged" in result.verdict_reason
+    assert "INCONCLUSIVE" in repr(result) and "another x" in result.verdict_reason
