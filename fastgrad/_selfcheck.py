@@ -51,6 +51,8 @@ class Row:
     tolerance: tuple = None
     verdict: str = ""
     verdict_reason: str = ""
+    #: The result's ``worst`` list (failures first), kept for the plot.
+    worst_list: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         if not self.verdict:
@@ -105,7 +107,8 @@ def row_from(target, parameter, result):
                relative_error=float(result), max_abs_error=result.max_abs_error,
                worst=_first_failing(result.worst), seconds=result.elapsed_s,
                passed=bool(result.passed), numerical=result.numerical, analytic=result.analytic,
-               verdict=verdict, verdict_reason=reason, tolerance=_allowed(result))
+               verdict=verdict, verdict_reason=reason, tolerance=_allowed(result),
+               worst_list=list(result.worst))
 
 
 def rows_from_model(target, result, dtype):
