@@ -65,12 +65,12 @@ def _parser():
     check = commands.add_parser(
         "check", formatter_class=_Formatter, epilog=EXIT_CODES,
         help="check gradients: every built-in object, or your own check function",
-        description="Without TARGET, check every built-in activation, loss, dense layer and a "
-                    "small model, in float64\nand float32. With TARGET, run your function: it "
-                    "takes no arguments and returns\n(fn, grad, x) or (fn, grad, x, dLdf) for "
+        description="Without TARGET, check every built-in activation, loss, dense layer and a\n"
+                    "small model, in float64 and float32. With TARGET, run your function: it\n"
+                    "takes no arguments and returns (fn, grad, x) or (fn, grad, x, dLdf) for\n"
                     "check_gradients, or (model, X, Y) for a configured model.\n\n"
-                    "The first run compiles the Numba kernels the check needs (a line says so);"
-                    " they are\ncached for later runs.")
+                    "The first run compiles the Numba kernels the check needs (a line says\n"
+                    "so); they are cached for later runs.")
     check.add_argument("target", nargs="?", metavar="TARGET",
                        help="your check function, as path/to/module.py:function or "
                             "package.module:function")
@@ -80,8 +80,7 @@ def _parser():
     check.add_argument("--seed", type=int, default=0,
                        help="seed of the random inputs and of the random choices of the "
                             "methods (default: 0)")
-    check.add_argument("--method", default="auto", choices=METHODS, metavar="METHOD",
-                       help=METHOD_HELP)
+    check.add_argument("--method", default="auto", choices=METHODS, help=METHOD_HELP)
     check.add_argument("--wide", type=int, metavar="N",
                        help="also check a wide N x N FullyConnected layer (built-in check)")
     check.add_argument("--activation", metavar="NAME",
