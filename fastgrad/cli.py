@@ -144,7 +144,7 @@ def _check(args):
     from ._warmup import BackgroundCompile, CompileNotice
 
     dtypes = ("float64", "float32") if args.dtype == "both" else (args.dtype,)
-    progress = None if sys.stderr.isatty() else False
+    progress = None  # long checks only: a bar on a terminal, a few lines in a file
     started = time.perf_counter()
     helper = None
     if args.target:
@@ -185,7 +185,10 @@ def _check(args):
     if args.plot:
         from ._plot import plot_check
 
-        plot_check(rows, args.plot)
+        try:
+            plot_check(rows, args.plot)
+        except OSError as error:
+            raise UsageError(f"--plot: cannot write {args.plot}: {error}") from error
         print(f"plot written to {args.plot}")
     return {"passed": EXIT_PASSED, "failed": EXIT_FAILED,
             "inconclusive": EXIT_INCONCLUSIVE}[_overall(rows)]
