@@ -20,6 +20,9 @@ import os
 # and yields to BLAS soon. Set before Numba loads its OpenMP runtime; a user's value wins.
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
+
+# First: where fastgrad.kernels comes from, when Python runs in the repository's root.
+from . import _kernels_path  # noqa: F401, I001
 from . import (
     activations,
     costs,
@@ -34,14 +37,14 @@ from . import (
 from ._checker import check_gradients
 from ._model_check import ModelCheckResult, gradient_check
 from ._result import GradCheckResult, WorstElement
+from ._version import __version__
 from ._warmup import warmup
-
-__version__ = "0.1.0"
 
 __all__ = [
     "GradCheckResult",
     "ModelCheckResult",
     "WorstElement",
+    "__version__",
     "activations",
     "check_gradients",
     "costs",

@@ -20,11 +20,16 @@ LOOP_BUDGET_S = 2.0
 REPEAT_FOR_S = 0.2
 
 
-def best_time(run, *, repeat_for_s=REPEAT_FOR_S, max_repeats=200):
+def best_time(run, *, repeat_for_s=REPEAT_FOR_S, max_repeats=200, warm_up=False):
     """Fastest of repeated runs of ``run()`` (at least one; more while they are short).
+
+    With ``warm_up``, ``run()`` is called once untimed first: a first call may compile a
+    kernel for new argument types, which no timing should contain.
 
     Returns ``(seconds, last_result)``.
     """
+    if warm_up:
+        run()
     best = float("inf")
     spent = 0.0
     result = None
@@ -303,6 +308,7 @@ def run_model_case(case, *, seed=0, loop_budget_s=LOOP_BUDGET_S):
     from ._model_check import _pure_loss, gradient_check
 
     net, X, Y = case.setup(np.random.default_rng(seed))
+    gradient_check(net, X, Y, progress=False)  # untimed: compiles what this model needs
     started = time.perf_counter()
     result = gradient_check(net, X, Y, progress=False)
     fastgrad_s = time.perf_counter() - started

@@ -27,7 +27,8 @@ def _ratio(value):
 def _time_case(case, budget_s, peer_names):
     fn, grad, x, dLdf = case.setup(np.random.default_rng(0))
     best, result = _bench.best_time(lambda: check_gradients(
-        fn, grad, x, dLdf, method=case.method, progress=False, seed=0, **case.options))
+        fn, grad, x, dLdf, method=case.method, progress=False, seed=0, **case.options),
+        warm_up=True)
     loop_s, (numerical, _, n_timed) = _bench.best_time(
         lambda: _bench.seed_style_loop(fn, x, dLdf, budget_s=budget_s))
     if n_timed < np.size(x):
@@ -56,7 +57,9 @@ def run_bench(*, quick, budget_s, peers, json_path, plot_path, write_json):
     """Run the benchmark and print one table; return the exit code."""
     budget_s = budget_s if budget_s is not None else (0.5 if quick else 3.0)
     started = time.perf_counter()
-    warmup()
+    print("compiling (or loading) every kernel first, so that no timing contains a compile",
+          flush=True)
+    warmup()  # and each case runs once untimed before it is timed
     available = _peers.installed()
     peer_names = [name for name, (package, _) in _peers.PEERS.items()
                   if peers and available[package]]

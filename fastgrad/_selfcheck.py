@@ -2,6 +2,7 @@
 
 import importlib
 import importlib.util
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -46,11 +47,24 @@ class Row:
     numerical: np.ndarray = field(default=None, repr=False)
     analytic: np.ndarray = field(default=None, repr=False)
     kind: str = "array"
+    #: (rtol, atol) of an array check: element i was allowed atol + rtol * |analytic_i|
+    tolerance: tuple = None
+    verdict: str = ""
+    verdict_reason: str = ""
+    #: The result's ``worst`` list (failures first), kept for the plot.
+    worst_list: list = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        if not self.verdict:
+            self.verdict = "passed" if self.passed else "failed"
 
     def worst_text(self):
+        """The element that most exceeds its tolerance (``result.worst[0]``), and by how much."""
         if self.worst is None:
             return ""
-        return f"{self.worst.index} |err| {self.worst.abs_error:.2e}"
+        ratio = self.worst.abs_error / self.worst.tolerance if self.worst.tolerance > 0 \
+            else float("inf")
+        return f"{self.worst.index} {self.worst.abs_error:.1e}, {ratio:.2g}x"
 
     def as_dict(self):
         worst = None if self.worst is None else {
@@ -60,7 +74,8 @@ class Row:
         return {"object": self.target, "parameter": self.parameter, "shape": list(self.shape),
                 "dtype": self.dtype, "method": self.method,
                 "relative_error": self.relative_error, "max_abs_error": self.max_abs_error,
-                "worst": worst, "seconds": self.seconds, "passed": self.passed}
+                "worst": worst, "seconds": self.seconds, "passed": self.passed,
+                "verdict": self.verdict, "verdict_reason": self.verdict_reason}
 
 
 def _first_failing(worst):
@@ -68,25 +83,51 @@ def _first_failing(worst):
     return failing[0] if failing else (worst[0] if worst else None)
 
 
+def _verdict(result):
+    """The result's verdict (passed, failed, inconclusive) and why; older results: passed."""
+    verdict = getattr(result, "verdict", "passed" if result.passed else "failed")
+    return verdict, str(getattr(result, "verdict_reason", "") or "")
+
+
+def _allowed(result):
+    rtol, atol = getattr(result, "rtol", None), getattr(result, "atol", None)
+    return None if rtol is None or atol is None else (float(rtol), float(atol))
+
+
+def short_name(name):
+    """``FullyConnected(n_out=3, activation=SoftMax())`` -> ``FullyConnected(3, SoftMax())``."""
+    return re.sub(r"\b(n_out|units|activation)=", "", name)
+
+
 def row_from(target, parameter, result):
     """A row from a :class:`GradCheckResult`."""
-    return Row(target=target, parameter=parameter, shape=tuple(result.analytic.shape),
-               dtype=str(result.dtype), method=result.method, relative_error=float(result),
-               max_abs_error=result.max_abs_error, worst=_first_failing(result.worst),
-               seconds=result.elapsed_s, passed=bool(result.passed),
-               numerical=result.numerical, analytic=result.analytic)
+    verdict, reason = _verdict(result)
+    return Row(target=short_name(target), parameter=parameter,
+               shape=tuple(result.analytic.shape), dtype=str(result.dtype), method=result.method,
+               relative_error=float(result), max_abs_error=result.max_abs_error,
+               worst=_first_failing(result.worst), seconds=result.elapsed_s,
+               passed=bool(result.passed), numerical=result.numerical, analytic=result.analytic,
+               verdict=verdict, verdict_reason=reason, tolerance=_allowed(result),
+               worst_list=list(result.worst))
 
 
 def rows_from_model(target, result, dtype):
     """One row per layer and parameter of a :class:`ModelCheckResult`."""
     share = result.elapsed_s / max(1, len(result.layers))
-    return [Row(target=f"{target} layer {entry.layer} {entry.layer_name}",
-                parameter=entry.parameter, shape=entry.shape, dtype=dtype,
-                method=result.method, relative_error=entry.distance,
-                max_abs_error=entry.max_abs_error, worst=_first_failing(entry.worst),
-                seconds=share, passed=entry.passed, numerical=entry.numerical,
-                analytic=entry.analytic, kind="model")
-            for entry in result.layers]
+    verdict, reason = _verdict(result)
+    rows = []
+    for entry in result.layers:
+        entry_verdict = getattr(entry, "verdict", None) or (
+            "failed" if not entry.passed else
+            "inconclusive" if verdict == "inconclusive" else "passed")
+        rows.append(Row(target=short_name(f"{target} layer {entry.layer} {entry.layer_name}"),
+                        parameter=entry.parameter, shape=entry.shape, dtype=dtype,
+                        method=result.method, relative_error=entry.distance,
+                        max_abs_error=entry.max_abs_error, worst=_first_failing(entry.worst),
+                        seconds=share, passed=entry.passed, numerical=entry.numerical,
+                        analytic=entry.analytic, kind="model", verdict=entry_verdict,
+                        verdict_reason=reason, tolerance=_allowed(entry)))
+    return rows
 
 
 def _labels(loss, rng, n_samples, n_out, dtype):
@@ -106,11 +147,19 @@ def _method_for_arrays(method):
 
 
 def builtin_checks(dtypes=("float64", "float32"), *, seed=0, method="auto", wide=None,
-                   n_samples=8, wide_activation="tanh", progress=None):
-    """Yield a :class:`Row` for every built-in activation, loss, layer and a small model."""
+                   n_samples=8, wide_activation="tanh", progress=None, before_model=None,
+                   before_dtype=None):
+    """Yield a :class:`Row` for every built-in activation, loss, layer and a small model.
+
+    ``before_dtype(name)`` and ``before_model()``, when given, are called before the checks of
+    each dtype and before each model check (the command line waits there for kernels being
+    compiled in another process).
+    """
     array_method = _method_for_arrays(method)
     for dtype_name in dtypes:
         dtype = np.dtype(dtype_name)
+        if before_dtype is not None:
+            before_dtype(dtype.name)
         rng = np.random.default_rng(seed)
         for activation in ACTIVATIONS:
             X = rng.normal(size=(n_samples, 6)).astype(dtype)
@@ -131,6 +180,8 @@ def builtin_checks(dtypes=("float64", "float32"), *, seed=0, method="auto", wide
         for n_in, n_out, activation, samples in layer_specs:
             yield from _layer_rows(n_in, n_out, activation, samples, dtype, rng, seed,
                                    array_method, progress)
+        if before_model is not None:
+            before_model()
         yield from _model_rows(dtype, rng, seed, method, progress)
 
 
@@ -220,16 +271,29 @@ def user_checks(function, *, name, method="auto", seed=0, progress=None):
     first = returned[0]
     if hasattr(first, "layers") and hasattr(first, "cost") and len(returned) == 3:
         model_method = method if method in ("model", "exhaustive") else "auto"
-        result = gradient_check(first, returned[1], returned[2], method=model_method,
-                                progress=progress, seed=seed)
+        result = _run_user(name, gradient_check, first, returned[1], returned[2],
+                           method=model_method, progress=progress, seed=seed)
         dtype = str(getattr(first, "dtype", "float64"))
         yield from rows_from_model(name, result, dtype)
         return
     fn, grad, x, *rest = returned
     dLdf = rest[0] if rest else 1.0
-    result = check_gradients(fn, grad, x, dLdf, method=_method_for_arrays(method), seed=seed,
-                             progress=progress)
+    result = _run_user(name, check_gradients, fn, grad, x, dLdf,
+                       method=_method_for_arrays(method), seed=seed, progress=progress)
     yield row_from(name, "x", result)
+
+
+def _run_user(name, check, *args, **options):
+    """Run a check of the user's objects; what they (or bad inputs) raise is a UserCheckError.
+
+    The message keeps the exception's notes (fastgrad adds one naming the element that was
+    being perturbed when ``fn`` raised).
+    """
+    try:
+        return check(*args, **options)
+    except Exception as error:
+        notes = "".join(f"; {note}" for note in getattr(error, "__notes__", ()))
+        raise UserCheckError(f"{name}: {type(error).__name__}: {error}{notes}") from error
 
 
 __all__ = ["Row", "UserCheckError", "builtin_checks", "load_user_check",

@@ -1,34 +1,54 @@
-"""Compile every kernel ahead of timing (and load the methods' own, through tiny checks)."""
+"""Compiling the kernels: ahead of timing (``warmup``), or only as a check needs them.
 
+Numba compiles a kernel the first time it is called with new argument types and caches the
+machine code on disk (``fastgrad.kernels._cache``), so a compile happens once per fastgrad
+version and machine. ``warmup`` compiles everything (benchmarks call it so that no timed
+region contains a compile). The command line instead compiles only what a check calls, says so
+in one line when it happens (:class:`CompileNotice`), and for the built-in check compiles the
+float32 and whole-model kernels in a second process while the first one runs the float64
+checks (:class:`BackgroundCompile`): on two cores that halves the first run.
+"""
+
+import subprocess
+import sys
 import time
 
 import numpy as np
 
-from .kernels import activations, dense, differences, directions, losses, model, softmax
+from .kernels import _cache, activations, dense, differences, directions, losses, model, softmax
+
+#: Kernel groups (see ``compile_group``); ``warmup`` compiles all of them.
+GROUPS = ("layers", "differences", "model")
 
 
-def warmup(dtypes=(np.float64, np.float32)):
-    """Compile (or load from Numba's cache) every kernel for the given dtypes.
+def _float_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtypes: expected float32 or float64, got {dtype}")
+    return dtype
+
+
+def compile_group(group, dtype):
+    """Compile (or load from the cache) one group of kernels for one dtype.
 
     Parameters
     ----------
-    dtypes : sequence of dtype
-        Float dtypes to compile for.
-
-    Returns
-    -------
-    float
-        Seconds spent.
+    group : {"layers", "differences", "model"}
+        ``layers``: forward and backward passes of activations, softmax, dense layers and
+        losses; ``differences``: the structured finite-difference kernels; ``model``: the
+        whole-model kernels (float64 whatever ``dtype``).
+    dtype : dtype
+        float32 or float64.
     """
-    started = time.perf_counter()
-    for dtype in dtypes:
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtypes: expected float32 or float64, got {dtype}")
-        v = np.linspace(-1, 1, 4, dtype=dtype)
-        out = np.empty_like(v)
-        m = v.reshape(2, 2)
-        out2 = np.empty_like(m)
+    dtype = _float_dtype(dtype)
+    if group not in GROUPS:
+        raise ValueError(f"group: expected one of {GROUPS}, got {group!r}")
+    v = np.linspace(-1, 1, 4, dtype=dtype)
+    out = np.empty_like(v)
+    m = v.reshape(2, 2)
+    out2 = np.empty_like(m)
+    p = np.full(4, 0.5, dtype=dtype)
+    if group == "layers":
         activations.activation_forward(activations.TANH, 1.0, v, out)
         activations.activation_backward(activations.TANH, 1.0, v, v, out)
         softmax.softmax_forward(m, out2)
@@ -36,9 +56,9 @@ def warmup(dtypes=(np.float64, np.float32)):
         dense.bias_activation_forward(activations.TANH, 1.0, m.copy(), v[:2].copy(), out2)
         dense.activation_backward_rows(activations.TANH, 1.0, m, m, out2)
         dense.column_sums(m, v[:2].copy())
-        p = np.full(4, 0.5, dtype=dtype)
         losses.loss_sum(losses.CROSS_ENTROPY, p, p)
         losses.loss_gradient(losses.CROSS_ENTROPY, 1.0, p, p, out)
+    elif group == "differences":
         differences.elementwise_differences(activations.TANH, 1.0, v, v, 1e-5, True, 4, out,
                                             out.copy())
         differences.loss_differences(losses.CROSS_ENTROPY, p, p, 1.0, 1e-5, True, 4, out,
@@ -51,22 +71,51 @@ def warmup(dtypes=(np.float64, np.float32)):
                                            out2.copy())
         signs = np.ones(4, dtype=np.int8)
         directions.perturb_along(v, signs, np.ones(4), np.ones(4), 1e-5, out)
+        directions.direction_norms(signs, np.ones(4), np.ones(4))
+    else:
+        m64 = m.astype(np.float64)
         widths = np.array([2, 2], dtype=np.int64)
         offsets = np.zeros(2, dtype=np.int64)
         codes = np.array([0, activations.TANH], dtype=np.int64)
         flat = np.ones(4)
         base = np.ones(2)
-        model.sample_losses(losses.SQUARED_ERROR, m.astype(np.float64), m.astype(np.float64),
-                            base)
+        model.sample_losses(losses.SQUARED_ERROR, m64, m64, base)
         central = np.empty((2, 2))
         model.model_differences(1, False, central.copy(), 0, widths, flat, offsets, flat,
                                 offsets, np.ones(8), np.ones(8), np.array([0, 4]), codes,
-                                np.zeros(2), losses.SQUARED_ERROR, m.astype(np.float64), base,
+                                np.zeros(2), losses.SQUARED_ERROR, m64, base,
                                 np.zeros((0, 0, 0)), np.zeros((0, 0)), 1e-4, False, 2, central,
                                 central.copy())
-    directions.direction_norms(np.ones(4, dtype=np.int8), np.ones(4), np.ones(4))
-    halves = np.full(4, 0.5)
-    losses.loss_terms(losses.CROSS_ENTROPY, halves, halves, np.empty(4))
+        halves = np.full(4, 0.5)
+        losses.loss_terms(losses.CROSS_ENTROPY, halves, halves, np.empty(4))
+
+
+def warmup(dtypes=(np.float64, np.float32)):
+    """Compile (or load from Numba's cache) every kernel for the given dtypes.
+
+    Call it before timing anything: the first call of a kernel compiles it (seconds), later
+    calls and later processes load it from the cache.
+
+    Parameters
+    ----------
+    dtypes : sequence of dtype
+        Float dtypes to compile for (float32, float64).
+
+    Returns
+    -------
+    float
+        Seconds spent.
+
+    Raises
+    ------
+    TypeError
+        If a dtype is not float32 or float64.
+    """
+    started = time.perf_counter()
+    dtypes = [_float_dtype(dtype) for dtype in dtypes]
+    for dtype in dtypes:
+        for group in GROUPS:
+            compile_group(group, dtype)
     _check_every_method(dtypes)
     return time.perf_counter() - started
 
@@ -81,3 +130,117 @@ def _check_every_method(dtypes):
             for order in (2, 4):
                 check_gradients(np.sin, np.cos(x), x, method=method, order=order, progress=False,
                                 seed=0)
+
+
+class CompileNotice:
+    """Say once, on stderr, when a check makes Numba compile one of fastgrad's kernels.
+
+    A context manager; ``seconds`` is the time spent compiling fastgrad's kernels inside it.
+    Loading a kernel from the cache is not a compile and prints nothing.
+    """
+
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.seconds = 0.0
+        self.kernels = set()
+        self._started = None
+        self._depth = 0
+        self._listener = None
+
+    def _on_start(self, event):
+        self._depth += 1
+        if self._depth > 1:
+            return
+        function = event.data["dispatcher"].py_func
+        if not function.__module__.startswith("fastgrad.kernels"):
+            return
+        if not self.kernels:
+            print(f"compiling fastgrad's Numba kernels for this machine, once: later runs load "
+                  f"them from {_cache.cache_dir()} ...", file=self.stream, flush=True)
+        self.kernels.add(f"{function.__module__.rsplit('.', 1)[-1]}.{function.__name__}")
+        self._started = time.perf_counter()
+
+    def _on_end(self, event):
+        self._depth -= 1
+        if self._depth == 0 and self._started is not None:
+            self.seconds += time.perf_counter() - self._started
+            self._started = None
+
+    def __enter__(self):
+        from numba.core import event
+
+        notice = self
+
+        class _Listener(event.Listener):
+            def on_start(self, event):
+                notice._on_start(event)
+
+            def on_end(self, event):
+                notice._on_end(event)
+
+        self._listener = _Listener()
+        event.register("numba:compile", self._listener)
+        return self
+
+    def __exit__(self, *exc_info):
+        from numba.core import event
+
+        event.unregister("numba:compile", self._listener)
+        return None
+
+
+class BackgroundCompile:
+    """Compile some kernel groups in a second Python process while this one works.
+
+    Numba compiles under one lock per process, so a second process is what uses a second
+    core. Both share the on-disk cache: once the helper is done (``wait``), this process loads
+    the kernels instead of compiling them. Nothing starts when the cache already holds them
+    (a marker file written by a finished helper), or when the helper cannot start.
+    """
+
+    def __init__(self, jobs):
+        self.jobs = [(group, np.dtype(dtype).name) for group, dtype in jobs]
+        for group, dtype in self.jobs:
+            _float_dtype(dtype)
+            if group not in GROUPS:
+                raise ValueError(f"jobs: unknown kernel group {group!r}")
+        key = "_".join(f"{group}-{dtype}" for group, dtype in self.jobs)
+        self.marker = _cache.cache_dir() / f"compiled_{key}.done"
+        self.process = None
+
+    def start(self):
+        """Start the helper unless its kernels are already cached; return self."""
+        if self.marker.exists() or not self.jobs:
+            return self
+        code = ("import sys; from fastgrad._warmup import _compile_jobs; "
+                "_compile_jobs(sys.argv[1:])")
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code, *(f"{g}:{d}" for g, d in self.jobs)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            self.process = None  # this process compiles what it needs itself
+        return self
+
+    def wait(self):
+        """Wait for the helper (if any); its failure only means this process compiles."""
+        if self.process is not None:
+            self.process.wait()
+            self.process = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        if self.process is not None and exc_info[0] is not None:
+            self.process.kill()
+        self.wait()
+        return None
+
+
+def _compile_jobs(specs):
+    """Entry point of the helper process: ``group:dtype`` strings, then the marker file."""
+    jobs = [tuple(spec.split(":")) for spec in specs]
+    for group, dtype in jobs:
+        compile_group(group, dtype)
+    BackgroundCompile(jobs).marker.touch()

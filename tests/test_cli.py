@@ -1,6 +1,7 @@
 """The fastgrad command, through its real entry point (a subprocess)."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -41,12 +42,25 @@ USER_CHECKS = textwrap.dedent('''
 
     def not_a_check():
         return 42
+
+    def raises():
+        x = np.linspace(-1, 1, 12).reshape(3, 4)
+
+        def fn(v):
+            if not np.array_equal(v, x):
+                raise ValueError("my layer broke")
+            return np.sin(v)
+        return fn, np.cos(x), x
+
+    def wrong_shape():
+        x = np.linspace(-1, 1, 12).reshape(3, 4)
+        return np.sin, np.cos(x)[:2], x
 ''')
 
 
-def fastgrad(*args, cwd=None):
+def fastgrad(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "fastgrad.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=600, check=False)
+                          text=True, cwd=cwd, timeout=600, check=False, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +79,14 @@ def test_builtin_check_passes_and_writes_json(tmp_path):
     assert report["passed"] is True and report["command"] == "check"
     rows = report["results"]
     keys = {"object", "parameter", "shape", "dtype", "method", "relative_error",
-            "max_abs_error", "worst", "seconds", "passed"}
+            "max_abs_error", "worst", "seconds", "passed", "verdict", "verdict_reason"}
     assert all(set(row) == keys for row in rows)
     objects = " ".join(row["object"] for row in rows)
     for name in ("SoftMax()", "SELU()", "MAE()", "FullyConnected", "Model 4-16-8-3"):
         assert name in objects
+    # names are not cut: the model's last layer keeps its activation
+    assert "Model 4-16-8-3 layer 2 FullyConnected(3, SoftMax())" in objects
+    assert "Model 4-16-8-3 layer 2 FullyConnected(3, SoftMax())" in completed.stdout
     assert {row["dtype"] for row in rows} == {"float64", "float32"}
 
 
@@ -107,6 +124,84 @@ def test_usage_errors_exit_2():
     assert fastgrad("frobnicate").returncode == 2
 
 
+@pytest.mark.parametrize("args, words", [
+    (["--activation", "foo", "--wide", "8"], "unknown name 'foo'"),
+    (["--activation", "foo"], "give --wide N too"),
+    (["--activation", "relu"], "give --wide N too"),
+])
+def test_activation_mistakes_are_usage_errors_not_tracebacks(args, words):
+    completed = fastgrad("check", *args)
+    assert completed.returncode == 2
+    assert words in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert completed.stdout == ""  # no table header before the error
+
+
+def test_fn_that_raises_exits_2_with_its_message_and_no_header(user_file):
+    completed = fastgrad("check", f"{user_file}:raises")
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert "ValueError: my layer broke" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert completed.stdout == ""
+
+
+def test_bad_input_from_the_check_exits_2(user_file):
+    completed = fastgrad("check", f"{user_file}:wrong_shape")
+    assert completed.returncode == 2
+    assert "grad" in completed.stderr and "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("method", ["exhaustive", "colored", "directional"])
+def test_every_black_box_method_is_offered(user_file, method):
+    completed = fastgrad("check", f"{user_file}:good", "--method", method)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert method in completed.stdout
+
+
+def test_help_is_plain_text_and_documents_every_option_and_exit_code():
+    text = fastgrad("check", "--help").stdout
+    assert "``" not in text and ":func:" not in text
+    from fastgrad.cli import _parser
+
+    commands = next(a for a in _parser()._actions if a.dest == "command")
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            assert action.help, (name, action.option_strings)  # every option explained
+            assert "``" not in action.help
+    for method in ("auto", "structured", "exhaustive", "colored", "directional", "model"):
+        assert method in text
+    for code, meaning in (("0", "passed"), ("1", "failed"), ("2", "usage"),
+                          ("3", "could not decide")):
+        assert any(line.strip().startswith(code) and meaning in line
+                   for line in text.splitlines()), (code, meaning)
+    assert "``" not in fastgrad("--help").stdout
+
+
+def test_a_first_run_says_once_what_it_compiles(user_file, tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    first = fastgrad("check", f"{user_file}:good", env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("compiling fastgrad's Numba kernels") == 1
+    assert "compiling" in first.stdout.splitlines()[-1]  # the summary says how long
+    again = fastgrad("check", f"{user_file}:good", env=env)
+    assert "compiling" not in again.stderr  # loaded from the cache this time
+    assert list((tmp_path / "cache" / "fastgrad").glob("*/*.nbi"))
+
+
+def test_exit_codes_follow_the_verdicts():
+    from fastgrad._selfcheck import Row
+    from fastgrad.cli import _overall
+
+    def row(verdict):
+        return Row(target="t", parameter="x", shape=(1,), dtype="float64", method="m",
+                   relative_error=0.0, max_abs_error=0.0, worst=None, seconds=0.0,
+                   passed=verdict != "failed", verdict=verdict)
+
+    assert _overall([row("passed")]) == "passed"
+    assert _overall([row("passed"), row("inconclusive")]) == "inconclusive"
+    assert _overall([row("inconclusive"), row("failed")]) == "failed"
+
+
 def test_plot_without_matplotlib_is_a_clear_usage_error(user_file, tmp_path):
     try:
         import matplotlib  # noqa: F401
@@ -116,6 +211,8 @@ def test_plot_without_matplotlib_is_a_clear_usage_error(user_file, tmp_path):
     else:
         completed = fastgrad("check", f"{user_file}:layer", "--plot", str(tmp_path / "e.png"))
         assert completed.returncode == 0 and (tmp_path / "e.png").stat().st_size > 0
+        failing = fastgrad("check", f"{user_file}:bad", "--plot", str(tmp_path / "f.png"))
+        assert failing.returncode == 1 and (tmp_path / "f.png").stat().st_size > 0
 
 
 def test_wide_layer_option():

@@ -1,14 +1,18 @@
 """warmup() compiles every kernel that fastgrad calls from Python."""
 
 import importlib
+import io
 import pkgutil
+from pathlib import Path
 
 import numba
 import numpy as np
 import pytest
 
+import fastgrad
 import fastgrad.kernels
 from fastgrad import warmup
+from fastgrad._warmup import BackgroundCompile, CompileNotice
 
 
 def _dispatchers():
@@ -35,3 +39,77 @@ def test_warmup_compiles_every_kernel_called_from_python():
 def test_warmup_rejects_other_dtypes():
     with pytest.raises(TypeError, match="dtypes"):
         warmup(dtypes=(np.int64,))
+
+
+def test_kernels_are_cached_in_the_user_cache_not_next_to_their_source():
+    if numba.config.DISABLE_JIT:
+        pytest.skip("nothing is compiled with NUMBA_DISABLE_JIT")
+    from fastgrad.kernels import _cache, differences
+
+    locator = differences.combine._cache._impl.locator
+    assert isinstance(locator, _cache.KernelCacheLocator)
+    path = Path(locator.get_cache_path())
+    assert path.name == f"{fastgrad.__version__}-{_cache.sources_hash()}"
+    assert _cache.KERNELS_DIR not in path.parents
+
+
+def test_only_fastgrad_kernels_use_its_cache_folder(tmp_path):
+    from fastgrad.kernels import _cache
+
+    user_file = tmp_path / "user_module.py"
+    user_file.write_text("def f(x):\n    return x\n")
+    namespace = {}
+    exec(compile(user_file.read_text(), str(user_file), "exec"), namespace)
+    assert _cache.KernelCacheLocator.from_function(namespace["f"], str(user_file)) is None
+
+
+def test_cache_folder_follows_numba_cache_dir(tmp_path, monkeypatch):
+    from fastgrad.kernels import _cache
+
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+    assert _cache.cache_dir().parent == tmp_path / "fastgrad"
+    monkeypatch.setattr(numba.config, "CACHE_DIR", "")
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    assert _cache.cache_dir().parent.name == "fastgrad"
+
+
+def test_compile_notice_speaks_once_and_only_for_a_compile():
+    if numba.config.DISABLE_JIT:
+        pytest.skip("nothing is compiled with NUMBA_DISABLE_JIT")
+
+    @numba.njit
+    def fastgrad_like(x):
+        return x + 1
+
+    # pretend it is one of fastgrad's kernels; a fresh function always compiles
+    fastgrad_like.py_func.__module__ = "fastgrad.kernels.example"
+    stream = io.StringIO()
+    with CompileNotice(stream) as notice:
+        fastgrad_like(1.0)
+        fastgrad_like(1)  # a second compile: no second line
+        fastgrad_like(2.0)  # no compile
+    assert stream.getvalue().count("compiling fastgrad's Numba kernels") == 1
+    assert notice.kernels == {"example.fastgrad_like"} and notice.seconds > 0
+    with CompileNotice(stream) as quiet:
+        fastgrad_like(3.0)
+    assert quiet.kernels == set()
+
+
+def test_background_compile_marks_its_work_done(tmp_path, monkeypatch):
+    if numba.config.DISABLE_JIT:
+        pytest.skip("nothing is compiled with NUMBA_DISABLE_JIT")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+    helper = BackgroundCompile([("layers", "float32")])
+    assert not helper.marker.exists()
+    with helper:
+        assert helper.process is not None
+    assert helper.marker.exists()
+    assert BackgroundCompile([("layers", "float32")]).start().process is None  # cached
+
+
+def test_background_compile_rejects_unknown_jobs():
+    with pytest.raises(ValueError, match="group"):
+        BackgroundCompile([("everything", "float64")])
+    with pytest.raises(TypeError, match="float32 or float64"):
+        BackgroundCompile([("layers", "int8")])

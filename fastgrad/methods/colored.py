@@ -21,6 +21,7 @@ import itertools
 
 import numpy as np
 
+from .._progress import progress_bar
 from .._tolerances import DIRECTION_NOISE_ULPS
 from .._verdict import Look
 from . import Differences, finest_steps, register, rounding_squares
@@ -201,12 +202,15 @@ def _output_changes(problem, perturbations, buffer, where):
     return result
 
 
-def _run_groups(problem, pairs, group_indices, levels, scale_flat):
+def _run_groups(problem, pairs, group_indices, levels, scale_flat, bar=None):
     """Differences of the given groups (runs in a worker when an executor is used)."""
     buffer = WorkBuffer(problem.x.reshape(-1))
     unpaired = _groups(problem.x.shape, pairs)[0]
-    values = [_group_values(problem, pairs, unpaired, group, levels, scale_flat, buffer)
-              for group in group_indices]
+    values = []
+    for group in group_indices:
+        values.append(_group_values(problem, pairs, unpaired, group, levels, scale_flat, buffer))
+        if bar is not None:
+            bar.update(1)
     buffer.check_unmodified()
     return values
 
@@ -247,25 +251,29 @@ class Colored:
             else np.ones(x_flat.size)
         numerical, gap, terms = (np.empty(x_flat.size) for _ in range(3))
         groups = list(np.ndindex(*sizes)) if sizes else [()]
-        if problem.executor is not None:
-            chunks = np.array_split(np.arange(len(groups)),
-                                    min(len(groups), 4 * _workers(problem.executor)))
-            calls_before = problem.n_evaluations
-            futures = [problem.executor.submit(_run_groups, _portable(problem), pairs,
-                                               [groups[i] for i in chunk], levels, scale_flat)
-                       for chunk in chunks if len(chunk)]
-            for future in futures:
-                for members, values, gaps, member_terms in future.result():
+        with progress_bar(len(groups), problem.progress, "colored check", unit="group",
+                          small=len(groups) < 2) as bar:
+            if problem.executor is not None:
+                chunks = np.array_split(np.arange(len(groups)),
+                                        min(len(groups), 4 * _workers(problem.executor)))
+                calls_before = problem.n_evaluations
+                futures = [problem.executor.submit(_run_groups, _portable(problem), pairs,
+                                                   [groups[i] for i in chunk], levels, scale_flat)
+                           for chunk in chunks if len(chunk)]
+                for future in futures:
+                    chunk_values = future.result()
+                    for members, values, gaps, member_terms in chunk_values:
+                        numerical[members] = values
+                        gap[members] = gaps
+                        terms[members] = member_terms
+                    bar.update(len(chunk_values))
+                problem.n_evaluations = calls_before + len(groups) * 2 * levels
+            else:
+                for members, values, gaps, member_terms in _run_groups(
+                        problem, pairs, groups, levels, scale_flat, bar):
                     numerical[members] = values
                     gap[members] = gaps
                     terms[members] = member_terms
-            problem.n_evaluations = calls_before + len(groups) * 2 * levels
-        else:
-            for members, values, gaps, member_terms in _run_groups(problem, pairs, groups,
-                                                                   levels, scale_flat):
-                numerical[members] = values
-                gap[members] = gaps
-                terms[members] = member_terms
         rounding = _rounding(problem, pairs)
         noise = rounding / finest_steps(problem)
         verified, detail = _verify(problem, numerical)
