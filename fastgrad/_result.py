@@ -174,8 +174,8 @@ _NO_INDICES = np.zeros((0, 0), dtype=np.intp)
 def _rows(flat, shape):
     """Rows of index tuples (``np.argwhere`` form) of flat element numbers."""
     flat = np.asarray(flat, dtype=np.intp)
-    if flat.size == 0:
-        return np.zeros((0, len(shape)), dtype=np.intp)
+    if flat.size == 0 or len(shape) == 0:
+        return np.zeros((flat.size, len(shape)), dtype=np.intp)
     return np.stack(np.unravel_index(flat, shape), axis=-1)
 
 
@@ -205,7 +205,7 @@ def summarize(judgement, analytic, shape, *, verdict, verdict_reason, n_worst=10
 
     def rows(*codes):
         flat = judgement.indices(*codes)
-        if element is None or flat.size == 0:
+        if element is None or flat.size == 0 or len(shape) == 0:
             return _rows(flat, shape)
         return np.array([element(i) for i in flat], dtype=np.intp).reshape(-1, len(shape))
 
@@ -228,8 +228,8 @@ def summarize(judgement, analytic, shape, *, verdict, verdict_reason, n_worst=10
         "unresolved": rows(_v.UNRESOLVED, _v.UNEXAMINED),
         "nan_elements": rows(_v.NAN),
         "refined": _rows(judgement.refined, shape) if element is None or
-        judgement.refined.size == 0 else np.array([element(i) for i in judgement.refined],
-                                                  dtype=np.intp).reshape(-1, len(shape)),
+        judgement.refined.size == 0 or len(shape) == 0 else np.array(
+            [element(i) for i in judgement.refined], dtype=np.intp).reshape(-1, len(shape)),
     }
 
 
