@@ -88,7 +88,7 @@ def test_a_function_drawing_a_new_dropout_mask_at_every_call_is_refused(method):
     def dropout(v):
         return v * (draw.random(v.shape) > 0.5) * 2.0
 
-    with pytest.raises(ValueError, match="not deterministic.*noise="):
+    with pytest.raises(ValueError, match=r"not deterministic.*noise="):
         _check(dropout, np.ones_like(x), x, method=method)
 
 
