@@ -92,10 +92,10 @@ CHAINS = {
     # the MLP of the benchmark: slope table over one ReLU, closed form at the softmax
     "relu-relu-softmax": ([5, 6, 5, 4], ["relu", "relu", "softmax"],
                           costs.CategoricalCrossentropy),
-    # the slope table crosses two piecewise-linear layers from layer 1, one from layer 2
-    "relu-leaky-identity-softmax": ([4, 5, 6, 5, 3],
-                                    ["relu", "leaky_relu", "identity", "softmax"],
-                                    costs.CategoricalCrossentropy),
+    # the slope table crosses three piecewise-linear layers from layer 1 (two with kinks)
+    "tanh-relu-leaky-identity-softmax": ([4, 5, 6, 5, 4, 3],
+                                         ["tanh", "relu", "leaky_relu", "identity", "softmax"],
+                                         costs.CategoricalCrossentropy),
     # softmax inside the network: its own pre-activation is the target
     "tanh-softmax-relu-sigmoid": ([3, 4, 5, 4, 2], ["tanh", "softmax", "relu", "sigmoid"],
                                   costs.BinaryCrossentropy),
