@@ -24,7 +24,7 @@ ELEMENTS_PER_CALL = 2**15
 LINEAR_TABLE_MAX = 2**23
 #: Elements of the intermediates built per block of samples for that table.
 TABLE_BLOCK_ELEMENTS = 2**18
-_NO_TABLE = (np.zeros((0, 0, 0)), np.zeros((0, 0)))
+_NO_TABLE = (np.zeros((0, 0, 0)), np.zeros((0, 0)), 0)
 
 
 @dataclass
@@ -347,12 +347,12 @@ class _ModelKernel:
     def differences(self, position, name, param, rows, step, order, central, gap):
         """Difference rows ``rows`` (a slice) of parameter ``name`` of chain layer
         ``position`` (1-based), writing ``central[rows]`` and ``gap[rows]``."""
-        slopes, margin = self.tables[position - 1]
+        slopes, margin, target = self.tables[position - 1]
         _kernels.model_differences(
             position, name == "b", param[rows], rows.start, self.widths, self.weights,
             self.w_off, self.biases, self.b_off, self.pre, self.post, self.a_off, self.codes,
-            self.alphas, self.cost_code, self.Y, self.base_loss, slopes, margin, step, False,
-            order, central[rows], gap[rows])
+            self.alphas, self.cost_code, self.Y, slopes, margin, target, step, False, order,
+            central[rows], gap[rows])
 
 
 def _packed(arrays):
@@ -485,48 +485,56 @@ class _ModelLook(Look):
 
 
 def _linear_tables(position, chain, pre, weights):
-    """Slope table and margins of the linear shortcut over layer position + 1 (or empty).
+    """Slope table, margins and target layer of the linear shortcut from layer ``position``.
 
-    Applies when layer ``position`` is elementwise, layer ``position + 1`` is piecewise linear
-    and a layer ``position + 2`` exists (see ``fastgrad.kernels.model``).
+    The shortcut crosses every piecewise-linear layer after ``position`` up to the first one
+    that is not, or the output layer (see ``fastgrad.kernels.model``); it needs layer
+    ``position`` elementwise and at least layer ``position + 1`` piecewise linear with a
+    layer after it. Returns ``(slopes, margin, target)``, or empty tables and target 0.
     """
-    if position + 2 > len(chain):
+    if position + 2 > len(chain) or chain[position - 1][1].activation.code == _codes.SOFTMAX:
         return _NO_TABLE
-    activation = chain[position - 1][1].activation
-    following = chain[position][1].activation
-    if activation.code == _codes.SOFTMAX or following.code not in _PIECEWISE_LINEAR:
+    n_samples, width = pre[position].shape
+    margin = np.full((n_samples, width), np.inf)
+    slopes = None
+    crossed = position + 1  # the piecewise-linear layer the next table step crosses
+    while crossed < len(chain) and chain[crossed - 1][1].activation.code in _PIECEWISE_LINEAR:
+        W_after = weights[crossed]  # W_{crossed + 1}
+        if n_samples * width * W_after.shape[1] > LINEAR_TABLE_MAX:
+            break
+        slope, distance = _kink_distances(chain[crossed - 1][1].activation, pre[crossed])
+        # change of Z_crossed per unit change of A_position[s, j]: W_{position+1}[j] at first
+        direction = weights[position] if slopes is None else slopes
+        following = np.empty((n_samples, width, W_after.shape[1]))
+        block = max(1, TABLE_BLOCK_ELEMENTS // max(1, width * distance.shape[1]))
+        with np.errstate(divide="ignore"):
+            for start in range(0, n_samples, block):
+                rows = slice(start, min(start + block, n_samples))
+                current = direction if slopes is None else direction[rows]
+                following[rows] = (current * slope[rows, None, :]) @ W_after
+                magnitude = np.abs(current)
+                ratio = np.where(magnitude > 0, distance[rows, None, :] / magnitude, np.inf)
+                np.minimum(margin[rows], ratio.min(axis=2), out=margin[rows])
+        slopes = following
+        crossed += 1
+    if slopes is None:
         return _NO_TABLE
-    Z = pre[position + 1]  # pre-activation of layer position + 1, (n_samples, width)
-    W_next, W_skip = weights[position], weights[position + 1]
-    n_samples, width = Z.shape[0], W_next.shape[0]
-    if n_samples * width * W_skip.shape[1] > LINEAR_TABLE_MAX:
-        return _NO_TABLE
-    alpha = float(following.alpha)
-    code = following.code
+    return slopes, margin, crossed
+
+
+def _kink_distances(activation, Z):
+    """Slope of a piecewise-linear activation at Z, and the distance from Z to its kinks."""
+    alpha = float(activation.alpha)
+    code = activation.code
     if code == _codes.IDENTITY:
-        slope = np.ones_like(Z)
-        distance = np.full_like(Z, np.inf)
-    elif code == _codes.RELU:
-        slope = (Z > 0).astype(np.float64)
-        distance = np.abs(Z)
-    elif code == _codes.LEAKY_RELU:
-        slope = np.where(Z > 0, 1.0, alpha)
-        distance = np.abs(Z)
-    else:  # piecewise linear: clip(z / alpha, -1, 1)
-        slope = np.where(np.abs(Z) < alpha, 1.0 / alpha, 0.0)
-        distance = np.minimum(np.abs(Z - alpha), np.abs(Z + alpha))
-    slopes = np.empty((n_samples, width, W_skip.shape[1]))
-    margin = np.empty((n_samples, width))
-    magnitude = np.abs(W_next)
-    # in blocks of samples: the intermediates hold samples x width x W_next.shape[1]
-    block = max(1, TABLE_BLOCK_ELEMENTS // max(1, W_next.size))
-    with np.errstate(divide="ignore"):
-        for start in range(0, n_samples, block):
-            rows = slice(start, min(start + block, n_samples))
-            slopes[rows] = (W_next * slope[rows, None, :]) @ W_skip
-            ratio = np.where(magnitude > 0, distance[rows, None, :] / magnitude, np.inf)
-            margin[rows] = ratio.min(axis=2)
-    return slopes, margin
+        return np.ones_like(Z), np.full_like(Z, np.inf)
+    if code == _codes.RELU:
+        return (Z > 0).astype(np.float64), np.abs(Z)
+    if code == _codes.LEAKY_RELU:
+        return np.where(Z > 0, 1.0, alpha), np.abs(Z)
+    # piecewise linear: clip(z / alpha, -1, 1)
+    return (np.where(np.abs(Z) < alpha, 1.0 / alpha, 0.0),
+            np.minimum(np.abs(Z - alpha), np.abs(Z + alpha)))
 
 
 _PIECEWISE_LINEAR = (_codes.IDENTITY, _codes.RELU, _codes.LEAKY_RELU, _codes.PIECEWISE_LINEAR)

@@ -83,9 +83,9 @@ def compile_group(group, dtype):
         central = np.empty((2, 2))
         model.model_differences(1, False, central.copy(), 0, widths, flat, offsets, flat,
                                 offsets, np.ones(8), np.ones(8), np.array([0, 4]), codes,
-                                np.zeros(2), losses.SQUARED_ERROR, m64, base,
-                                np.zeros((0, 0, 0)), np.zeros((0, 0)), 1e-4, False, 2, central,
-                                central.copy())
+                                np.zeros(2), losses.SQUARED_ERROR, m64,
+                                np.zeros((0, 0, 0)), np.zeros((0, 0)), 0, 1e-4, False, 2,
+                                central, central.copy())
         halves = np.full(4, 0.5)
         losses.loss_terms(losses.CROSS_ENTROPY, halves, halves, np.empty(4))
 

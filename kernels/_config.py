@@ -9,7 +9,16 @@ Two sets exist on purpose:
   kernels of the checker. No fastmath at all: re-association would fold ``(x + h) - x`` into
   ``h`` and destroy the exactly representable step that central differences rely on.
 
-Both use NumPy's error model: a division by zero gives inf or NaN (which the checker reports
+``SERIES_JIT`` only for short polynomial evaluations (Taylor series of expm1 and log1p on
+small arguments) that touch no step: ``contract`` lets ``a * b + c`` become one fused
+multiply-add, which is faster and rounds once instead of twice; it cannot fold ``(x + h) - x``.
+
+``SUM_JIT`` for sums over samples of terms built from steps that were computed elsewhere:
+``reassoc`` lets such a sum run as several partial sums, which is what vectorises it (the
+rounding is of the same size, only in another order); nothing in these functions forms a step
+or a difference like ``(x + h) - x``.
+
+All use NumPy's error model: a division by zero gives inf or NaN (which the checker reports
 like any other NaN) instead of raising, and the loops stay free of the checks that would keep
 them from vectorising.
 """
@@ -20,4 +29,6 @@ LAYER_FASTMATH = {"nsz", "contract", "arcp", "reassoc"}
 _COMMON = {"cache": True, "nogil": True, "error_model": "numpy"}
 EXACT_SCALAR_JIT = {**_COMMON, "fastmath": False}
 EXACT_JIT = {**_COMMON, "parallel": True, "fastmath": False}
+SERIES_JIT = {**_COMMON, "fastmath": {"contract"}}
+SUM_JIT = {**_COMMON, "fastmath": {"reassoc", "contract"}}
 LAYER_JIT = {**_COMMON, "parallel": True, "fastmath": LAYER_FASTMATH}

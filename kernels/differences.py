@@ -26,7 +26,7 @@ only accepts float32).
 import numpy as np
 from numba import njit, prange
 
-from ._config import EXACT_JIT, EXACT_SCALAR_JIT
+from ._config import EXACT_JIT, EXACT_SCALAR_JIT, SUM_JIT
 from .activations import TANH, activation_value
 from .losses import loss_term
 
@@ -234,6 +234,105 @@ def _tanh_level(shifts, y, slope, weights, step):
     return up, down, step, step
 
 
+@njit(**SUM_JIT)
+def _tanh_levels_shared(shifts_coarse, shifts_fine, y, slope, weights):
+    """``_tanh_level`` at both step sizes with one division per sample instead of four.
+
+    With ``u = y t`` and ``q = 1 - u^2``, ``1 / (1 + u) = (1 - u) / q`` and
+    ``1 / (1 - u) = (1 + u) / q``; one reciprocal ``R = 1 / (q_coarse q_fine)`` gives both
+    ``1 / q`` as ``q_other R``. Every step is still a product and a quotient of positive
+    factors: no cancellation. The caller guarantees ``|t| <= 1/2`` (so ``q >= 3/4``). The
+    sums over samples may be re-associated (``SUM_JIT``), which is what lets them vectorise.
+    """
+    up_coarse = 0.0
+    down_coarse = 0.0
+    up_fine = 0.0
+    down_fine = 0.0
+    for s in range(shifts_coarse.size):
+        t_coarse = shifts_coarse[s]
+        t_fine = shifts_fine[s]
+        u_coarse = y[s] * t_coarse
+        u_fine = y[s] * t_fine
+        q_coarse = 1.0 - u_coarse * u_coarse
+        q_fine = 1.0 - u_fine * u_fine
+        reciprocal = 1.0 / (q_coarse * q_fine)
+        weight = weights[s] * slope[s] * reciprocal
+        w_coarse = weight * t_coarse * q_fine
+        w_fine = weight * t_fine * q_coarse
+        up_coarse += w_coarse * (1.0 - u_coarse)
+        down_coarse += w_coarse * (1.0 + u_coarse)
+        up_fine += w_fine * (1.0 - u_fine)
+        down_fine += w_fine * (1.0 + u_fine)
+    return up_coarse, down_coarse, up_fine, down_fine
+
+
+#: Largest |t| for which ``_tanh_levels_series`` is exact to double precision.
+TANH_SERIES_LIMIT = 2.0**-10
+
+
+@njit(**SUM_JIT)
+def _tanh_levels_series(shifts_coarse, shifts_fine, y, slope, weights):
+    """``_tanh_levels_shared`` for rows with ``|t| <= TANH_SERIES_LIMIT``: no division.
+
+    ``1 / q = 1 / (1 - u^2) = 1 + u^2 + u^4 + ...``; with ``|u| <= |t| <= 2^-10`` the terms
+    after ``u^4`` are below ``2^-60``: the sum to ``u^4`` is ``1 / q`` to double precision.
+    """
+    up_coarse = 0.0
+    down_coarse = 0.0
+    up_fine = 0.0
+    down_fine = 0.0
+    for s in range(shifts_coarse.size):
+        t_coarse = shifts_coarse[s]
+        t_fine = shifts_fine[s]
+        weight = weights[s] * slope[s]
+        u_coarse = y[s] * t_coarse
+        u_fine = y[s] * t_fine
+        a_coarse = u_coarse * u_coarse
+        a_fine = u_fine * u_fine
+        w_coarse = weight * t_coarse * (1.0 + a_coarse * (1.0 + a_coarse))
+        w_fine = weight * t_fine * (1.0 + a_fine * (1.0 + a_fine))
+        up_coarse += w_coarse * (1.0 - u_coarse)
+        down_coarse += w_coarse * (1.0 + u_coarse)
+        up_fine += w_fine * (1.0 - u_fine)
+        down_fine += w_fine * (1.0 + u_fine)
+    return up_coarse, down_coarse, up_fine, down_fine
+
+
+@njit(**SUM_JIT)
+def _tanh_level_fast(shifts, y, slope, weights, series):
+    """``_tanh_level`` at one step size (order 2): ``1 / (1 +- u) = (1 -+ u) / q``.
+
+    ``1 / q`` is the series ``1 + u^2 + u^4`` when ``series`` (``|t| <= TANH_SERIES_LIMIT``),
+    else one division (the caller guarantees ``|t| <= 1/2``).
+    """
+    up = 0.0
+    down = 0.0
+    for s in range(shifts.size):
+        t = shifts[s]
+        u = y[s] * t
+        a = u * u
+        if series:
+            w = weights[s] * slope[s] * t * (1.0 + a * (1.0 + a))
+        else:
+            w = weights[s] * slope[s] * t / (1.0 - a)
+        up += w * (1.0 - u)
+        down += w * (1.0 + u)
+    return up, down
+
+
+@njit(**EXACT_SCALAR_JIT)
+def _largest_abs(values):
+    largest = 0.0
+    for value in values:
+        largest = max(largest, abs(value))
+    return largest
+
+
+#: Columns per parallel task: each column's tables are read once per call, then reused by
+#: every row of the call from the first level of cache.
+TANH_COLUMN_BLOCK = 32
+
+
 @njit(**EXACT_JIT)
 def dense_tanh_differences(inputs_t, Z_t, Y_t, slope_t, dLdf_t, shifts_coarse, shifts_fine,
                            param, step_scale, relative, order, central, gap):
@@ -242,23 +341,52 @@ def dense_tanh_differences(inputs_t, Z_t, Y_t, slope_t, dLdf_t, shifts_coarse, s
     The perturbation of ``param[i, j]`` never has to be stored, so its step is the nominal
     ``step_scale`` exactly for every element with ``|param| <= 1`` (all of them when steps are
     not relative); ``shifts_*[i, s] = tanh(step * inputs[s, i])`` are tabulated per row and
-    sample. Elements with a larger relative step take the general path.
+    sample. Elements with a larger relative step take the general path. Columns run in
+    parallel blocks, each column through every row of the call while its tables are in cache.
+    A row
+    whose ``|t|`` stays within 1/2 takes one division per sample for both step sizes
+    (``_tanh_levels_shared``, ``_tanh_level_fast``), and none when it stays within
+    ``TANH_SERIES_LIMIT`` (``_tanh_levels_series``; the usual case, t is about the step).
     """
     n_rows, n_out = param.shape
-    for i in prange(n_rows):
-        for j in range(n_out):
-            if relative and abs(param[i, j]) > 1.0:
-                coarse = _dense_level(TANH, 0.0, inputs_t[i], Z_t[j], Y_t[j], dLdf_t[j],
-                                      param[i, j], step_scale, relative)
-                fine = coarse
-                if order == 4:
-                    fine = _dense_level(TANH, 0.0, inputs_t[i], Z_t[j], Y_t[j], dLdf_t[j],
-                                        param[i, j], step_scale / 2, relative)
-            else:
-                coarse = _tanh_level(shifts_coarse[i], Y_t[j], slope_t[j], dLdf_t[j],
-                                     step_scale)
-                fine = coarse
-                if order == 4:
-                    fine = _tanh_level(shifts_fine[i], Y_t[j], slope_t[j], dLdf_t[j],
-                                       step_scale / 2)
-            central[i, j], gap[i, j] = combine(coarse, fine, order)
+    # per row: 0 general formula, 1 one division per sample, 2 no division
+    kind = np.zeros(n_rows, dtype=np.int64)
+    for i in range(n_rows):
+        largest = max(_largest_abs(shifts_coarse[i]), _largest_abs(shifts_fine[i]))
+        if largest <= TANH_SERIES_LIMIT:
+            kind[i] = 2
+        elif largest <= 0.5:
+            kind[i] = 1
+    n_blocks = (n_out + TANH_COLUMN_BLOCK - 1) // TANH_COLUMN_BLOCK
+    for block in prange(n_blocks):
+        for j in range(block * TANH_COLUMN_BLOCK, min((block + 1) * TANH_COLUMN_BLOCK, n_out)):
+            for i in range(n_rows):
+                if relative and abs(param[i, j]) > 1.0:
+                    coarse = _dense_level(TANH, 0.0, inputs_t[i], Z_t[j], Y_t[j], dLdf_t[j],
+                                          param[i, j], step_scale, relative)
+                    fine = coarse
+                    if order == 4:
+                        fine = _dense_level(TANH, 0.0, inputs_t[i], Z_t[j], Y_t[j], dLdf_t[j],
+                                            param[i, j], step_scale / 2, relative)
+                elif kind[i] > 0 and order == 2:
+                    up, down = _tanh_level_fast(shifts_coarse[i], Y_t[j], slope_t[j],
+                                                dLdf_t[j], kind[i] == 2)
+                    coarse = (up, down, step_scale, step_scale)
+                    fine = coarse
+                elif kind[i] > 0:
+                    if kind[i] == 2:
+                        up_c, down_c, up_f, down_f = _tanh_levels_series(
+                            shifts_coarse[i], shifts_fine[i], Y_t[j], slope_t[j], dLdf_t[j])
+                    else:
+                        up_c, down_c, up_f, down_f = _tanh_levels_shared(
+                            shifts_coarse[i], shifts_fine[i], Y_t[j], slope_t[j], dLdf_t[j])
+                    coarse = (up_c, down_c, step_scale, step_scale)
+                    fine = (up_f, down_f, step_scale / 2, step_scale / 2)
+                else:
+                    coarse = _tanh_level(shifts_coarse[i], Y_t[j], slope_t[j], dLdf_t[j],
+                                         step_scale)
+                    fine = coarse
+                    if order == 4:
+                        fine = _tanh_level(shifts_fine[i], Y_t[j], slope_t[j], dLdf_t[j],
+                                           step_scale / 2)
+                central[i, j], gap[i, j] = combine(coarse, fine, order)
