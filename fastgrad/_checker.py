@@ -240,7 +240,8 @@ def _judged_result(problem, differences, method_name, why, common, started, look
                         terms=None if differences.terms is None else
                         np.asarray(differences.terms, np.float64).reshape(-1),
                         kink=None if problem.order == 2 or differences.gap is None else
-                        np.asarray(differences.gap, np.float64).reshape(-1))
+                        np.asarray(differences.gap, np.float64).reshape(-1),
+                        upstream=differences.upstream)
     judgement = judge(measured, problem.grad.reshape(-1), problem.criteria,
                       problem.x.reshape(-1), look)
     verdict, reason = decide(judgement)

@@ -136,8 +136,11 @@ def test_every_correct_model_twin_passes(case):
                     for seed in seeds:
                         net, X, Y = case.build(np.random.default_rng(seed), np.dtype(dtype),
                                                size, wrong=False, near_kinks=seed % 2 == 1)
+                        # zero input rows with zero biases put units exactly on their kinks,
+                        # where backprop's convention may be no one-sided slope: inconclusive
+                        # allowed there, never failed
                         yield (f"{method} {dtype} {size} seed {seed}",
-                               gradient_check(net, X, Y, method=method))
+                               gradient_check(net, X, Y, method=method), seed % 2 == 1)
 
     assert _false_failures(case, checks()) == 0
 

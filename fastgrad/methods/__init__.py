@@ -109,6 +109,42 @@ def exhaustive_magnitude(problem):
     return float(np.sqrt(np.sum(rounding_squares(problem))))
 
 
+def reachable_rounding(problem):
+    """Per element (flat): the rounding over the outputs its perturbation *can* move.
+
+    An output that should move by less than its ulp does not move at all, and that is exactly
+    the error a difference makes there (a saturated softmax's dominant output): so the floor
+    is taken over the outputs an element can reach, not over those that moved. Which outputs
+    those are comes from the colored method's probe of the Jacobian's axis pattern (8 calls,
+    once per check); without a pattern, every output.
+    """
+    if problem.pairs is None:
+        from .colored import detect_pairs
+
+        problem.pairs = detect_pairs(problem) or ()
+    if problem.pairs:
+        from .colored import _rounding
+
+        return np.asarray(_rounding(problem, problem.pairs), np.float64).reshape(-1)
+    return np.full(problem.x.size, exhaustive_magnitude(problem))
+
+
+def reachable_upstream(problem):
+    """Per element (flat): the largest ``|dLdf_k|`` over the outputs it can reach."""
+    weights = np.abs(np.asarray(problem.dLdf, np.float64))
+    if problem.pairs is None:
+        reachable_rounding(problem)
+    if problem.pairs:
+        by_output = sorted(problem.pairs, key=lambda pair: pair[1])
+        paired_out = {b for _, b in problem.pairs}
+        other = tuple(axis for axis in range(weights.ndim) if axis not in paired_out)
+        reduced = weights.max(axis=other) if other else weights
+        index = np.indices(problem.x.shape)
+        return np.asarray(reduced[tuple(index[a] for a, _ in by_output)],
+                          np.float64).reshape(-1)
+    return np.full(problem.x.size, float(weights.max(initial=0.0)))
+
+
 def rounding_squares(problem):
     """Per output (flat), the squared rounding ``fn(x)_k * dLdf_k`` can carry in a difference.
 
@@ -197,6 +233,9 @@ class Differences:
     rounding: object = None
     #: Per element: magnitude of the terms that form it, sum_k |dLdf_k df_k/dx_i| (or None).
     terms: np.ndarray = None
+    #: Per element: the largest |dLdf_k| it reaches (black boxes), for the rule that an
+    #: analytic value computed in a narrower dtype cannot be faulted below its rounding of it.
+    upstream: np.ndarray = None
     #: The method's own second look (a fastgrad._verdict.Look), or None for the default.
     look: object = None
 

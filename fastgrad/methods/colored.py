@@ -24,7 +24,7 @@ import numpy as np
 from .._progress import progress_bar
 from .._tolerances import DIRECTION_NOISE_ULPS
 from .._verdict import Look
-from . import Differences, finest_steps, register, rounding_squares
+from . import Differences, finest_steps, reachable_upstream, register, rounding_squares
 from ._evaluate import WorkBuffer, changes
 from .exhaustive import combine_arrays
 
@@ -284,7 +284,8 @@ class Colored:
         return Differences(numerical.reshape(problem.x.shape), gap.reshape(problem.x.shape),
                            note, noise=noise, rounding=rounding,
                            terms=terms.reshape(problem.x.shape),
-                           look=ColoredLook(problem, pairs, rounding, scale_flat))
+                           look=ColoredLook(problem, pairs, rounding, scale_flat),
+                           upstream=reachable_upstream(problem))
 
 
 def _rounding(problem, pairs):

@@ -29,7 +29,14 @@ import numpy as np
 from .._tolerances import DIRECTION_NOISE_ULPS, RESOLVE_FRACTION, SECOND_LOOK_FACTORS
 from .._verdict import Judgement, Measured, judge
 from ..kernels.directions import direction_norms, perturb_along
-from . import Differences, finest_steps, register, rounding_squares
+from . import (
+    Differences,
+    finest_steps,
+    reachable_rounding,
+    reachable_upstream,
+    register,
+    rounding_squares,
+)
 from ._evaluate import WorkBuffer, element_values
 from ._looks import BlackBoxLook, StructureLook
 from .structured import find_structure
@@ -175,6 +182,13 @@ class _Search:
                 found = self._bisect(k, step / 2, MAX_LOCATED - len(self.located))
                 new = [i for i in found if i not in self.status]
                 if not new:
+                    # no single element carries it: a kink crossed at this step that the
+                    # halves split differently; a finer step settles that, or nothing does
+                    finer = self._finer(step, tol)
+                    if finer is not None:
+                        step = finer
+                        num, ana, tol, kink, _ = self.measure(k, everything, step, 2)
+                        continue
                     self.blockers.append(
                         f"random direction {k} disagrees but no single element does (its "
                         "halves each agree within tolerance)")
@@ -208,9 +222,11 @@ class _Search:
         problem = self.problem
         new = np.array(new, dtype=np.intp)
         values, gaps, terms, rounding = element_values(problem, new)
+        rounding = np.maximum(rounding, reachable_rounding(problem)[new])
         noise = rounding / finest_steps(problem).reshape(-1)[new]
         measured = Measured(central=values, noise=noise, terms=terms, gap=gaps,
-                            kink=gaps if problem.order == 4 else None)
+                            kink=gaps if problem.order == 4 else None,
+                            upstream=reachable_upstream(problem)[new])
         structure = problem.structure if (problem.structure is not None or
                                           find_structure(problem) is None) else None
         if structure is not None and structure.elementwise:

@@ -19,6 +19,8 @@ from . import (
     MODIFIED_INPUT,
     Differences,
     finest_steps,
+    reachable_rounding,
+    reachable_upstream,
     read_only,
     register,
     rounding_squares,
@@ -232,8 +234,10 @@ class Exhaustive:
 
 
 def _result(problem, central, gap, terms, moved, note):
-    """Differences with per-element floors: each element's noise from the outputs it moved."""
+    """Differences with per-element floors: each element's noise from the outputs it can
+    move (see ``reachable_rounding``; at least those it moved)."""
     shape = problem.x.shape
+    moved = np.maximum(moved, reachable_rounding(problem))
     noise = moved / finest_steps(problem).reshape(-1)
     # every failing element may get its second look: at most 12 more evaluations each, the
     # cost of three first passes, and only where they fail
@@ -242,7 +246,8 @@ def _result(problem, central, gap, terms, moved, note):
     look = BlackBoxLook(problem, moved, cap=problem.x.size)
     return Differences(central.reshape(shape), gap.reshape(shape), note,
                        noise=noise.reshape(shape), rounding=moved.reshape(shape),
-                       terms=terms.reshape(shape), look=look)
+                       terms=terms.reshape(shape), look=look,
+                       upstream=reachable_upstream(problem))
 
 
 register(Exhaustive())

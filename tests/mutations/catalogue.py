@@ -320,25 +320,35 @@ CASES = [
     Case("tanh derivative at the output, f'(y) not f'(x)",
          _activation(activations.TanH(), lambda x: 1 - np.tanh(np.tanh(x)) ** 2), True),
     Case("ReLU slope on the negative side", _activation(
-        activations.ReLU(), lambda x: np.where(x > 0, 1.0, 0.01), away_from_kinks=True), True),
+        activations.ReLU(), lambda x: np.where(x > 0, 1.0, 0.01), away_from_kinks=True), True,
+         inconclusive_ok=("directional",)),
     Case("LeakyReLU slope alpha on the positive side", _activation(
         activations.LeakyReLU(0.1), lambda x: np.where(x > 0, 0.1, 0.1),
-        away_from_kinks=True), True),
+        away_from_kinks=True), True,
+         inconclusive_ok=("directional",)),
     Case("ELU derivative without alpha", _activation(
         activations.ELU(0.5), lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0))),
-        away_from_kinks=True), True),
+        away_from_kinks=True), True,
+         inconclusive_ok=("directional",)),
     Case("SELU with lambda 1.05 in backward", _activation(
         activations.SELU(), lambda x: 1.05 * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(
-            np.minimum(x, 0))), away_from_kinks=True), True),
+            np.minimum(x, 0))), away_from_kinks=True), True,
+         inconclusive_ok=("directional",)),
     Case("softplus derivative exp(x)", _activation(activations.Softplus(), np.exp), True),
     Case("gaussian derivative missing the 2", _activation(
         activations.Gaussian(), lambda x: -x * np.exp(-(x**2))), True),
     Case("sign error in the tanh derivative", _activation(
         activations.TanH(), lambda x: -(1 - np.tanh(x) ** 2)), True),
     Case("softmax backward with the Jacobian diagonal only",
-         _softmax_case(lambda x, d: _softmax(x) * (1 - _softmax(x)) * d), True),
+         _softmax_case(lambda x, d: _softmax(x) * (1 - _softmax(x)) * d), True,
+         # a float32 backward at logits of scale 50 as a black box: its rounding of the
+         # upstream gradient cannot be told from an error (inconclusive, never failed)
+         inconclusive_ok=("exhaustive", "colored", "directional")),
     Case("softmax backward summing over samples, not classes",
-         _softmax_case(lambda x, d: _softmax(x) * (d - np.sum(d * _softmax(x), axis=0))), True),
+         _softmax_case(lambda x, d: _softmax(x) * (d - np.sum(d * _softmax(x), axis=0))), True,
+         # a float32 backward at logits of scale 50 as a black box: its rounding of the
+         # upstream gradient cannot be told from an error (inconclusive, never failed)
+         inconclusive_ok=("exhaustive", "colored", "directional")),
     Case("cross-entropy missing 1/m", _loss_case(
         losses.CrossEntropy(), lambda Y, P: np.where(Y == 0, 0.0, -Y / P), "one_hot"), True,
          sparse=False),
@@ -352,7 +362,8 @@ CASES = [
     Case("MSE gradient missing the factor 2", _loss_case(
         costs.MSE(), lambda Y, P: (P - Y) / len(P), "real"), True, sparse=False),
     Case("MAE gradient with the sign flipped", _loss_case(
-        costs.MAE(), lambda Y, P: np.sign(Y - P) / len(P), "real"), True, sparse=False),
+        costs.MAE(), lambda Y, P: np.sign(Y - P) / len(P), "real"), True, sparse=False,
+         inconclusive_ok=("directional",)),
     Case("dW transposed (square layer)", _dense_case(lambda X, Z, dZ, g: g.T), False, True),
     Case("dW from the activated output instead of the input", _dense_case(
         lambda X, Z, dZ, g: np.tanh(Z).T @ dZ), False, True),
