@@ -183,7 +183,7 @@ def test_directional_refines_a_located_kink_crossing_through_the_loss_structure(
     # element the directions locate is differenced across it, and a scalar loss over 4,096
     # terms cannot resolve that one term at a smaller step; its own kernel can
     rng = np.random.default_rng(3)
-    loss = costs.MAE()
+    loss = costs.internal_loss(costs.MAE())  # in (Y, Y_hat) order
     P = rng.uniform(0.05, 0.95, size=(128, 32)).astype(dtype)
     Y = rng.normal(size=P.shape)
     crossing = (17, 5)
