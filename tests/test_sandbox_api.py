@@ -268,7 +268,7 @@ def test_activation_parameters_and_the_derivative_form():
     np.testing.assert_allclose(activations.Tanh().backward(Z, np.full_like(Z, 2.0)),
                                2 * (1 - np.tanh(Z) ** 2))
     assert type(activations.Sigmoid()) is activations.Sigmoid   # the default stays a kernel
-    with pytest.raises(TypeError, match="dLdY: SoftMax.backward needs dL/dY"):
+    with pytest.raises(TypeError, match=r"dLdY: SoftMax\.backward needs dL/dY"):
         activations.Softmax().backward(Z)
     with pytest.raises(TypeError, match="c: expected a finite real number"):
         activations.Sigmoid(c="steep")
