@@ -93,6 +93,7 @@ class Trainer:
     def __init__(self, model, cost_code):
         self.model = model
         self.cost_code = cost_code
+        self._made_for = (model.optimizer, model.cost_type, list(model.layers), model.dtype)
         self.layers = model.layers
         self.spaces = {}
         self.grads = []
@@ -102,6 +103,13 @@ class Trainer:
                                    for name, value in layer.parameters.items()})
             else:
                 self.grads.append(None)
+
+    def current(self, model):
+        """Whether this trainer still fits ``model`` (same optimizer, cost, layers, dtype)."""
+        optimizer, cost, layers, dtype = self._made_for
+        return (model is self.model and model.optimizer is optimizer and model.cost_type is cost
+                and model.dtype == dtype and len(model.layers) == len(layers)
+                and all(a is b for a, b in zip(model.layers, layers, strict=True)))
 
     def step(self, X, Y, rows, training=True):
         """One step on ``X[rows]``, ``Y[rows]``; return the batch's cost (before the update)."""

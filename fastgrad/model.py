@@ -377,7 +377,7 @@ class Model:
         edges = np.cumsum([0] + [n_samples // sections + (1 if k < n_samples % sections else 0)
                                  for k in range(sections)])
         trainer = self._trainer
-        if trainer is None or trainer.model is not self:
+        if trainer is None or not trainer.current(self):
             trainer = self._trainer = _training.fast_path(self)
         num_prints = min(10, epochs)
         cost = None
