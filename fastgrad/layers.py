@@ -44,13 +44,19 @@ def activation_backward_bias(code, alpha, Z, dLdY, dZ, db):
             _dense.activation_backward_bias_parallel(code, alpha, Z, dLdY, dZ, db)
 
 
+_KERNEL_TYPES = {}
+
+
 def kernel_activation(activation):
     """True when both passes of ``activation`` are fastgrad's own (the fused kernels apply)."""
     kind = type(activation)   # by name: reload(activations) keeps built-ins built in
-    return is_fastgrad_function(getattr(kind, "forward", None), "Activation.forward",
-                                "SoftMax.forward") and \
-        is_fastgrad_function(getattr(kind, "backward", None), "Activation.backward",
-                             "SoftMax.backward")
+    known = _KERNEL_TYPES.get(kind)
+    if known is None:          # decided once per class: a layer asks on every pass
+        known = _KERNEL_TYPES[kind] = is_fastgrad_function(
+            getattr(kind, "forward", None), "Activation.forward", "SoftMax.forward") and \
+            is_fastgrad_function(getattr(kind, "backward", None), "Activation.backward",
+                                 "SoftMax.backward")
+    return known
 
 
 def _takes_upstream(activation):
