@@ -19,6 +19,7 @@ from . import costs as _costs
 from . import initializers as _initializers
 from . import losses as _losses
 from . import optimizers as _optimizers
+from ._blas import one_blas_thread
 from ._identity import is_fastgrad_instance
 from ._validation import as_float_array, check_positive
 from .layers import initialize_layer
@@ -380,6 +381,20 @@ class Model:
         if trainer is None or not trainer.current(self):
             trainer = self._trainer = _training.fast_path(self)
         num_prints = min(10, epochs)
+        with one_blas_thread(self._small_products(batch_size)):
+            self._epochs(X, Y, epochs, shuffle, source, edges, trainer, verbose, num_prints)
+
+    #: Multiply-adds per matrix product below which training keeps BLAS on one thread.
+    SMALL_PRODUCT = 2**24
+
+    def _small_products(self, batch_size):
+        widths = [self.input_size] + [layer.n_out for layer in self.layers
+                                      if is_fastgrad_instance(layer, "FullyConnected")]
+        return max(batch_size * a * b for a, b in itertools.pairwise(widths)) < \
+            self.SMALL_PRODUCT
+
+    def _epochs(self, X, Y, epochs, shuffle, source, edges, trainer, verbose, num_prints):
+        n_samples = X.shape[0]
         cost = None
         # Like the original, each epoch shuffles the previous epoch's order (it permuted the
         # already shuffled X), so a seeded run follows the original's batches exactly.

@@ -363,3 +363,14 @@ def test_binary_helpers_validate():
         utils.binary_evaluate(np.array([[0.9], [0.1]]), np.array([1, 0, 1]))
     with pytest.raises(TypeError, match="Y: expected a real float32 or float64 array"):
         utils.binary_round(np.array(["x"]))
+
+
+def test_small_products_train_on_one_blas_thread():
+    from fastgrad import _blas
+
+    with _blas.one_blas_thread(True):
+        if _blas._controls:
+            assert _blas._controls[0]() == 1
+    np.random.seed(0)
+    net = _binary_model()
+    assert net._small_products(32) and not net._small_products(10**6)
