@@ -1,7 +1,8 @@
 """The training step of the Keras-like model when every piece is fastgrad's own.
 
 One step on a batch: gather the rows into a reused buffer, for each dense layer one BLAS
-product into a reused ``Z`` and one fused pass for bias and activation; at the output one
+product (``np.dot``: for one sample ``matmul`` forms the outer product without BLAS) into a
+reused ``Z`` and one fused pass for bias and activation; at the output one
 fused pass for the cost, its gradient through the output activation and the bias gradient;
 going back, per layer one product for ``dW``, one for ``dX`` (skipped for the first layer,
 whose input needs no gradient) and one fused pass for the activation derivative and the bias
@@ -132,7 +133,7 @@ class Trainer:
                     A[...] = previous
             else:
                 Z = space.Z[i]
-                np.matmul(previous, layer.parameters["W"], out=Z)
+                np.dot(previous, layer.parameters["W"], out=Z)
                 if i < len(layers) - 1:
                     bias_activation(layer.activation.code, float(layer.activation.alpha), Z,
                                     layer.parameters["b"].reshape(-1), A)
@@ -158,11 +159,11 @@ class Trainer:
                 if i == 0:
                     break
             else:
-                np.matmul(inputs.T, upstream, out=grads[i]["W"])
+                np.dot(inputs.T, upstream, out=grads[i]["W"])
                 if i == 0:
                     break
                 dA = space.dA[i - 1]
-                np.matmul(upstream, layer.parameters["W"].T, out=dA)
+                np.dot(upstream, layer.parameters["W"].T, out=dA)
                 upstream = dA
             below = i - 1
             if space.Z[below] is not None:
