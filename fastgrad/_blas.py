@@ -3,8 +3,9 @@
 A training step of a small network multiplies matrices of a few million multiply-adds. Split
 over OpenBLAS's threads on a small or busy machine, each product waits for threads that are
 spinning or descheduled: on the shared 2-core development machine an epoch of the
-784-256-128-10 network on 3,000 samples at batch 32 took 1.2-4.0 s with NumPy's default threads and 0.16-0.21 s
-on one thread (the plain-NumPy original: 7.9-8.4 s and 0.31-0.32 s). ``one_blas_thread`` sets
+784-256-128-10 network on 3,000 samples at batch 32 took 1.2-4.0 s with NumPy's default
+threads and 0.16-0.21 s on one thread (the plain-NumPy original: 7.9-8.4 s and 0.31-0.32 s).
+``one_blas_thread`` sets
 the thread count of the OpenBLAS that NumPy loaded for the duration of a ``with`` block and
 restores it afterwards; where no OpenBLAS is found (MKL, Accelerate) it does nothing.
 """
