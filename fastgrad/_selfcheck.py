@@ -23,7 +23,9 @@ ACTIVATIONS = [
     activations.BentIdentity(), activations.Gaussian(), activations.PiecewiseLinear(),
     activations.SoftMax(),
 ]
-LOSSES = [losses.CrossEntropy(), costs.BinaryCrossentropy(), costs.MSE(), costs.MAE()]
+# the Keras-like costs take (AL, Y); checked here in fastgrad.losses' (Y, Y_hat) order
+LOSSES = [losses.CrossEntropy(), *(costs.internal_loss(cost) for cost in (
+    costs.BinaryCrossentropy(), costs.MSE(), costs.MAE()))]
 
 
 class UserCheckError(Exception):
@@ -135,7 +137,7 @@ def _labels(loss, rng, n_samples, n_out, dtype):
     if isinstance(loss, losses.CrossEntropy):
         P /= P.sum(axis=1, keepdims=True)
         Y = np.eye(n_out)[rng.integers(0, n_out, n_samples)]
-    elif isinstance(loss, costs.BinaryCrossentropy):
+    elif loss.code == costs.BinaryCrossentropy.code:
         Y = rng.integers(0, 2, size=(n_samples, n_out)).astype(float)
     else:
         Y = rng.normal(size=(n_samples, n_out))

@@ -6,6 +6,8 @@ the last axis. A layer's ``activation=`` accepts an instance or a lowercase name
 (see :func:`get`).
 """
 
+import numbers
+
 import numpy as np
 
 from . import kernels
@@ -27,6 +29,7 @@ __all__ = [
     "Linear",
     "PiecewiseLinear",
     "ReLU",
+    "ScaledActivation",
     "SiLU",
     "Sigmoid",
     "SoftMax",
@@ -70,22 +73,26 @@ class Activation:
                                                    X.reshape(-1), out.reshape(-1))
         return out
 
-    def backward(self, X, dLdY):
-        """Return ``dL/dX = f'(X) * dLdY`` (elementwise).
+    def backward(self, X, dLdY=None):
+        """Return ``dL/dX = f'(X) * dLdY``, or the derivative ``f'(X)`` when ``dLdY`` is omitted.
 
         Parameters
         ----------
         X : array_like of float
             The input that was given to ``forward``.
-        dLdY : array_like of float
-            Gradient of the loss with respect to the output, same shape as ``X``.
+        dLdY : array_like of float, optional
+            Gradient of the loss with respect to the output, same shape as ``X``. Omitted, the
+            elementwise derivative ``f'(X)`` itself is returned (the Keras-like form
+            ``backward(Z)``, which a layer multiplies by ``dA``).
 
         Returns
         -------
         numpy.ndarray
-            Gradient of the loss with respect to ``X``.
+            Gradient of the loss with respect to ``X`` (or ``f'(X)``), same shape and dtype.
         """
         X = as_float_array(X, "X", allow_int=True)
+        if dLdY is None:
+            dLdY = np.ones_like(X)
         dLdY = as_float_array(dLdY, "dLdY", allow_int=True, dtype=X.dtype)
         check_same_shape(X, "X", dLdY, "dLdY")
         out = np.empty_like(X)
@@ -109,15 +116,48 @@ class Activation:
 
 
 class Identity(Activation):
-    """f(x) = x."""
+    """f(x) = k * x (k = 1 unless given: ``Linear(k=2.0)``).
+
+    Parameters
+    ----------
+    k : float
+        Slope. With k != 1 the activation is computed in NumPy around the kernel (see
+        :class:`ScaledActivation`).
+    """
 
     code = _codes.IDENTITY
 
+    def __new__(cls, k=1.0):
+        k = _real(k, "k")
+        if k == 1.0:
+            return super().__new__(cls)
+        return ScaledActivation(Identity(), inner_scale=1.0, outer_scale=k,
+                                label=f"Linear(k={k!r})")
+
+    def __init__(self, k=1.0):
+        pass
+
 
 class Sigmoid(Activation):
-    """f(x) = 1 / (1 + exp(-x)), evaluated without overflow."""
+    """f(x) = 1 / (1 + exp(-c x)), evaluated without overflow (c = 1 unless given).
+
+    Parameters
+    ----------
+    c : float
+        Steepness; ``Sigmoid(c)`` has derivative ``c * s * (1 - s)``.
+    """
 
     code = _codes.SIGMOID
+
+    def __new__(cls, c=1.0):
+        c = _real(c, "c")
+        if c == 1.0:
+            return super().__new__(cls)
+        return ScaledActivation(Sigmoid(), inner_scale=c, outer_scale=1.0,
+                                label=f"Sigmoid(c={c!r})")
+
+    def __init__(self, c=1.0):
+        pass
 
 
 class TanH(Activation):
@@ -159,9 +199,28 @@ class ELU(_WithAlpha):
 
 
 class SELU(Activation):
-    """Scaled ELU with the standard constants lambda = 1.0507..., alpha = 1.6733...."""
+    """Scaled ELU ``scale * (x if x > 0 else alpha * (exp(x) - 1))``.
+
+    Parameters
+    ----------
+    alpha, scale : float, optional
+        Default to the self-normalising constants alpha = 1.6733..., scale = 1.0507...
+        (the Keras-like original defaulted to 1 and 1, which is plain ELU; pass them to get
+        that). Other values are computed around the ELU kernel (:class:`ScaledActivation`).
+    """
 
     code = _codes.SELU
+
+    def __new__(cls, alpha=None, scale=None):
+        alpha = _codes.SELU_ALPHA if alpha is None else _real(alpha, "alpha")
+        scale = _codes.SELU_LAMBDA if scale is None else _real(scale, "scale")
+        if alpha == _codes.SELU_ALPHA and scale == _codes.SELU_LAMBDA:
+            return super().__new__(cls)
+        return ScaledActivation(ELU(alpha), inner_scale=1.0, outer_scale=scale,
+                                label=f"SELU(alpha={alpha!r}, scale={scale!r})")
+
+    def __init__(self, alpha=None, scale=None):
+        pass
 
 
 class SiLU(Activation):
@@ -233,8 +292,19 @@ class SoftMax(Activation):
                 _softmax.softmax_forward(self._as_rows(X, "X"), self._as_rows(out, "X"))
         return out
 
-    def backward(self, X, dLdY):
-        """Return ``dL/dX`` given the input ``X`` of ``forward`` and ``dL/dY``."""
+    def backward(self, X, dLdY=None):
+        """Return ``dL/dX`` given the input ``X`` of ``forward`` and ``dL/dY``.
+
+        Raises
+        ------
+        TypeError
+            When ``dLdY`` is omitted: softmax couples the outputs of a row, so it has no
+            elementwise derivative ``f'(X)`` to return (the Keras-like original returned 1,
+            which is wrong unless the cost's gradient already folds the softmax in).
+        """
+        if dLdY is None:
+            raise TypeError("dLdY: SoftMax.backward needs dL/dY (backward(X, dLdY)): softmax "
+                            "has a full Jacobian per row, not an elementwise derivative f'(X)")
         X = as_float_array(X, "X", allow_int=True, min_ndim=1)
         dLdY = as_float_array(dLdY, "dLdY", allow_int=True, dtype=X.dtype)
         check_same_shape(X, "X", dLdY, "dLdY")
@@ -244,6 +314,66 @@ class SoftMax(Activation):
                 _softmax.softmax_backward(self._as_rows(X, "X"), self._as_rows(dLdY, "dLdY"),
                                           self._as_rows(out, "X"))
         return out
+
+
+def _real(value, name):
+    """A finite real constructor parameter, as float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not np.isfinite(value):
+        raise TypeError(f"{name}: expected a finite real number, got {value!r} "
+                        f"({type(value).__name__})")
+    return float(value)
+
+
+class ScaledActivation:
+    """``outer_scale * g(inner_scale * x)`` for a built-in elementwise activation ``g``.
+
+    What ``Linear(k)``, ``Sigmoid(c)`` and ``SELU(alpha, scale)`` return for non-default
+    parameters. It is a user-style activation (``forward(X)``, ``backward(X, dLdY=None)``),
+    so layers call it instead of their fused kernels and ``gradient_check`` differences it
+    as a black box.
+
+    Parameters
+    ----------
+    inner : Activation
+        The built-in elementwise activation ``g``.
+    inner_scale, outer_scale : float
+        The scales of its input and of its output.
+    label : str, optional
+        The ``repr``.
+    """
+
+    def __init__(self, inner, *, inner_scale=1.0, outer_scale=1.0, label=None):
+        if not isinstance(inner, Activation) or isinstance(inner, SoftMax):
+            raise TypeError(f"inner: expected a built-in elementwise activation, got {inner!r}")
+        self.inner = inner
+        self.inner_scale = _real(inner_scale, "inner_scale")
+        self.outer_scale = _real(outer_scale, "outer_scale")
+        self.label = label
+
+    def forward(self, X):
+        """Return ``outer_scale * g(inner_scale * X)``."""
+        X = as_float_array(X, "X", allow_int=True)
+        return self.inner.forward(X * X.dtype.type(self.inner_scale)) * \
+            X.dtype.type(self.outer_scale)
+
+    def backward(self, X, dLdY=None):
+        """Return ``f'(X) * dLdY``, or ``f'(X)`` when ``dLdY`` is omitted."""
+        X = as_float_array(X, "X", allow_int=True)
+        scale = X.dtype.type(self.inner_scale * self.outer_scale)
+        derivative = self.inner.backward(X * X.dtype.type(self.inner_scale)) * scale
+        if dLdY is None:
+            return derivative
+        dLdY = as_float_array(dLdY, "dLdY", allow_int=True, dtype=X.dtype)
+        check_same_shape(X, "X", dLdY, "dLdY")
+        return derivative * dLdY
+
+    def __call__(self, X):
+        return self.forward(X)
+
+    def __repr__(self):
+        return self.label or (f"ScaledActivation({self.inner!r}, inner_scale="
+                              f"{self.inner_scale!r}, outer_scale={self.outer_scale!r})")
 
 
 # Names used by the Keras-like API.

@@ -15,7 +15,7 @@ from ._threads import threads_for
 from ._validation import as_float_array
 from .kernels import losses as _kernels
 
-__all__ = ["CrossEntropy", "Loss"]
+__all__ = ["CrossEntropy", "Loss", "initialize_loss", "loss_for_code"]
 
 
 class Loss:
@@ -25,18 +25,62 @@ class Loss:
     #: Whether a 1-D integer Y holds class indices to be one-hot encoded.
     accepts_class_indices = False
 
+    #: The names of the labels and predictions in messages.
+    _names = ("Y", "Y_hat")
+
     def _arrays(self, Y, Y_hat):
-        Y_hat = as_float_array(Y_hat, "Y_hat", min_ndim=1, allow_int=True)
-        Y = as_float_array(Y, "Y", allow_int=True, min_ndim=1) if not (
+        y_name, p_name = self._names
+        Y_hat = as_float_array(Y_hat, p_name, min_ndim=1, allow_int=True)
+        Y = as_float_array(Y, y_name, allow_int=True, min_ndim=1) if not (
             self.accepts_class_indices and _is_class_indices(Y, Y_hat)) else _one_hot(Y, Y_hat)
         Y = Y.astype(Y_hat.dtype, copy=False)
         if Y.shape != Y_hat.shape:
             if Y.size == Y_hat.size and Y.shape[0] == Y_hat.shape[0]:
                 Y = Y.reshape(Y_hat.shape)  # e.g. labels (m,) against predictions (m, 1)
             else:
-                raise ValueError(f"Y: expected shape {Y_hat.shape} (the shape of Y_hat), "
-                                 f"got {Y.shape}")
+                raise ValueError(f"{y_name}: expected shape {Y_hat.shape} (the shape of "
+                                 f"{p_name}), got {Y.shape}")
         return np.ascontiguousarray(Y), Y_hat
+
+    #: How ``forward``/``backward`` take their arguments, for the wrong-order message.
+    _order = "(Y, Y_hat): labels first, predictions second"
+
+    def _value(self, Y, Y_hat):
+        Y, Y_hat = self._arrays(Y, Y_hat)
+        if Y_hat.size == 0:
+            return 0.0
+        total = self._sum(Y, Y_hat)
+        if not np.isfinite(total) and np.isfinite(self._sum(Y_hat, Y)):
+            raise self._swapped("forward", "the loss is inf or NaN")
+        return total / Y_hat.shape[0]
+
+    def _sum(self, Y, Y_hat):
+        with threads_for(Y_hat.size):
+            return _kernels.loss_sum(self.code, Y.reshape(-1), Y_hat.reshape(-1))
+
+    def _gradient(self, Y, Y_hat):
+        Y, Y_hat = self._arrays(Y, Y_hat)
+        out = self._gradient_of(Y, Y_hat)
+        if Y_hat.size and not np.all(np.isfinite(out)) and \
+                np.all(np.isfinite(self._gradient_of(Y_hat, Y))):
+            raise self._swapped("backward", "the gradient has inf or NaN elements")
+        return out
+
+    def _gradient_of(self, Y, Y_hat):
+        out = np.empty_like(Y_hat)
+        if Y_hat.size:
+            with threads_for(Y_hat.size):
+                _kernels.loss_gradient(self.code, 1.0 / Y_hat.shape[0], Y.reshape(-1),
+                                       Y_hat.reshape(-1), out.reshape(-1))
+        return out
+
+    def _swapped(self, method, symptom):
+        """The error for arguments given in the other library's order (one place decides)."""
+        return ValueError(
+            f"{type(self).__name__}.{method} takes {self._order}; {symptom} as given but "
+            "finite with the two arguments swapped, so they look swapped (fastgrad.losses "
+            "take (Y, Y_hat) like the CS189-style library; fastgrad.costs take (AL, Y) like "
+            "the Keras-like sandbox)")
 
     def forward(self, Y, Y_hat):
         """Return the loss, a Python float.
@@ -52,13 +96,14 @@ class Loss:
         -------
         float
             The mean over samples of the summed elementwise terms.
+
+        Raises
+        ------
+        ValueError
+            When the loss is inf or NaN as given but finite with ``Y`` and ``Y_hat`` swapped
+            (the arguments are in the wrong order).
         """
-        Y, Y_hat = self._arrays(Y, Y_hat)
-        if Y_hat.size == 0:
-            return 0.0
-        with threads_for(Y_hat.size):
-            total = _kernels.loss_sum(self.code, Y.reshape(-1), Y_hat.reshape(-1))
-        return total / Y_hat.shape[0]
+        return self._value(Y, Y_hat)
 
     def backward(self, Y, Y_hat):
         """Return ``dL/dY_hat``, an array like ``Y_hat``.
@@ -74,14 +119,13 @@ class Loss:
         -------
         numpy.ndarray
             Gradient of the loss with respect to the predictions.
+
+        Raises
+        ------
+        ValueError
+            When the arguments look swapped (see :meth:`forward`).
         """
-        Y, Y_hat = self._arrays(Y, Y_hat)
-        out = np.empty_like(Y_hat)
-        if Y_hat.size:
-            with threads_for(Y_hat.size):
-                _kernels.loss_gradient(self.code, 1.0 / Y_hat.shape[0], Y.reshape(-1),
-                                       Y_hat.reshape(-1), out.reshape(-1))
-        return out
+        return self._gradient(Y, Y_hat)
 
     def __call__(self, Y, Y_hat):
         return self.forward(Y, Y_hat)
@@ -127,3 +171,48 @@ class CrossEntropy(Loss):
 
     def __repr__(self):
         return f"{type(self).__name__}({self.name!r})"
+
+
+_BY_NAME = {"cross_entropy": CrossEntropy}
+
+
+def initialize_loss(name):
+    """Return the loss called ``name`` (the CS189-style factory), e.g. ``"cross_entropy"``.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    Loss
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a str, got {type(name).__name__}")
+    if name not in _BY_NAME:
+        raise NotImplementedError(f"name: {name!r} loss is not implemented; expected one of "
+                                  f"{sorted(_BY_NAME)}")
+    return _BY_NAME[name](name)
+
+
+def loss_for_code(code, *, accepts_class_indices=False, name=None):
+    """A built-in :class:`Loss` (order ``(Y, Y_hat)``) computing the kernel loss ``code``.
+
+    The Keras-like model keeps one next to its ``cost_type`` (whose order is ``(AL, Y)``) so
+    that code written against fastgrad's ``(Y, Y_hat)`` order, such as the model check, sees
+    the same cost. ``name`` is its ``repr``.
+    """
+    loss = _CodeLoss(name)
+    loss.code = int(code)
+    loss.accepts_class_indices = bool(accepts_class_indices)
+    return loss
+
+
+class _CodeLoss(Loss):
+    """A built-in loss chosen by kernel code at run time (see :func:`loss_for_code`)."""
+
+    def __init__(self, name=None):
+        self.name = name
+
+    def __repr__(self):
+        return self.name or f"Loss(code={self.code})"

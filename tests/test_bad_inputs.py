@@ -23,8 +23,8 @@ ENTRY_POINTS = {
     "activation.forward": lambda X: activations.TanH().forward(X),
     "activation.backward": lambda X: activations.TanH().backward(X, np.ones((2, 3))),
     "softmax.forward": lambda X: activations.SoftMax().forward(X),
-    "loss.forward": lambda X: costs.MSE().forward(np.zeros((2, 3)), X),
-    "loss.backward": lambda X: costs.MSE().backward(np.zeros((2, 3)), X),
+    "loss.forward": lambda X: costs.MSE().forward(X, np.zeros((2, 3))),
+    "loss.backward": lambda X: costs.MSE().backward(X, np.zeros((2, 3))),
     "dense.forward": lambda X: _fc().forward(X),
 }
 
@@ -32,7 +32,7 @@ ENTRY_POINTS = {
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
 @pytest.mark.parametrize("bad", [COMPLEX, STRINGS, OBJECTS], ids=["complex", "str", "object"])
 def test_wrong_dtypes_raise_type_errors_naming_the_argument(entry, bad):
-    with pytest.raises(TypeError, match=r"(X|Y_hat): expected"):
+    with pytest.raises(TypeError, match=r"(X|Y_hat|AL): expected"):
         ENTRY_POINTS[entry](bad)
 
 

@@ -144,8 +144,10 @@ def test_initializers_validate_and_draw_the_right_shape(name):
     from fastgrad import initializers
 
     init = initializers.get(name)
-    W = init(5, 3, rng=0, dtype=np.float32)
+    params = init(5, 3, rng=0, dtype=np.float32)  # the Keras-like form: {"W", "b"}
+    W = params["W"]
     assert W.shape == (5, 3) and W.dtype == np.float32
+    assert params["b"].shape == (1, 3) and params["b"].dtype == np.float32
     with pytest.raises(ValueError, match="n_in"):
         init(0, 3)
     with pytest.raises(TypeError, match="n_out"):

@@ -223,9 +223,11 @@ def test_wide_relu_network_refines_its_many_kink_crossings_through_the_kernel():
     for seed in range(4):
         rng = np.random.default_rng(seed)
         net = model.Model()
-        net.add(layers.Dense(64, activation="relu"))
-        net.add(layers.Dense(64, activation="relu"))
-        net.add(layers.Dense(3, activation="softmax"))
+        # FullyConnected scales its Glorot weights for ReLU (Dense keeps the Keras-like
+        # original's plain formula, whose smaller weights cross fewer kinks)
+        net.add(layers.FullyConnected(64, activation="relu"))
+        net.add(layers.FullyConnected(64, activation="relu"))
+        net.add(layers.FullyConnected(3, activation="softmax"))
         net.configure(input_size=8, cost_type=costs.CategoricalCrossentropy(), seed=seed)
         X = rng.normal(size=(256, 8))
         Y = np.eye(3)[rng.integers(0, 3, 256)]

@@ -191,7 +191,7 @@ def test_directional_sees_past_a_kink_crossing_at_a_finer_step(dtype):
     # one |y - p| term has its kink within both steps of the fourth-order difference: every
     # direction crosses it there, and is measured again at a finer step that does not
     rng = np.random.default_rng(3)
-    loss = costs.MAE()
+    loss = costs.internal_loss(costs.MAE())  # in (Y, Y_hat) order
     P = rng.uniform(0.05, 0.95, size=(128, 32)).astype(dtype)
     Y = rng.normal(size=P.shape)
     crossing = (17, 5)
