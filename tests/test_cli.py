@@ -179,11 +179,14 @@ def test_help_is_plain_text_and_documents_every_option_and_exit_code():
 
 def test_a_first_run_says_once_what_it_compiles(user_file, tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
-    first = fastgrad("check", f"{user_file}:good", env=env)
+    small = fastgrad("check", f"{user_file}:good", env=env)
+    assert small.returncode == 0, small.stderr
+    assert "compiling" not in small.stderr  # a tiny black box needs no compiler at all
+    first = fastgrad("check", f"{user_file}:layer", env=env)
     assert first.returncode == 0, first.stderr
     assert first.stderr.count("compiling fastgrad's Numba kernels") == 1
     assert "compiling" in first.stdout.splitlines()[-1]  # the summary says how long
-    again = fastgrad("check", f"{user_file}:good", env=env)
+    again = fastgrad("check", f"{user_file}:layer", env=env)
     assert "compiling" not in again.stderr  # loaded from the cache this time
     assert list((tmp_path / "cache" / "fastgrad").glob("*/*.nbi"))
 

@@ -21,10 +21,14 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
+# a black box (plain NumPy, nothing to compile) and a built-in activation (its Numba kernels)
 SMALL_CHECK = ("import numpy as np, fastgrad, fastgrad.kernels as k; "
+               "from fastgrad.activations import TanH; "
                "x = np.linspace(-1, 1, 6).reshape(2, 3); "
                "r = fastgrad.check_gradients(np.sin, np.cos(x), x); "
-               "print(fastgrad.__file__, k.__file__, fastgrad.__version__, r.passed)")
+               "t = fastgrad.check_gradients(TanH().forward, 1 - np.tanh(x) ** 2, x); "
+               "print(fastgrad.__file__, k.__file__, fastgrad.__version__, r.passed and "
+               "t.passed and t.method == 'structured')")
 
 
 def _run(args, cwd, env):

@@ -246,3 +246,77 @@ def test_an_inconclusive_result_says_why_and_is_not_a_pass():
     assert result.verdict == "inconclusive" and not result.passed and not bool(result)
     assert "could not be judged" in result.verdict_reason
     assert "INCONCLUSIVE" in repr(result) and "another x" in result.verdict_reason
+
+
+# ------------------------------------------------ rules found when the branches were merged
+
+
+def _softmax_rows(v):
+    e = np.exp(v - v.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _softmax_backward(v, dLdY):
+    s = _softmax_rows(v)
+    return s * (dLdY - (s * dLdY).sum(axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize("method", ["exhaustive", "colored"])
+def test_a_saturated_softmax_is_not_taken_for_an_elementwise_map(method):
+    # logits of scale 50: moving most elements changes the other outputs of their row by
+    # ~1e-30 of themselves, which rounds away; a small probe alone saw a diagonal Jacobian and
+    # floored each element by its own output only (a correct backward failed at 5e-12)
+    from fastgrad.methods import Problem
+    from fastgrad.methods.colored import detect_pairs
+
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(scale=50.0, size=(8, 8))
+        dLdY = rng.normal(size=(8, 8))
+        problem = Problem(fn=_softmax_rows, x=x, f0=_softmax_rows(x), dLdf=dLdY, step_scale=1e-5,
+                          relative=True, order=4, memory_budget=2**20, progress=False,
+                          seed=seed)
+        assert detect_pairs(problem) == ((0, 0),)  # rows pair with rows, columns do not
+        result = check_gradients(_softmax_rows, _softmax_backward(x, dLdY), x, dLdY,
+                                 method=method, seed=seed)
+        assert result.verdict == "passed", result
+
+
+def _max_pool(v):
+    rows, cols = v.shape[-2:]
+    return v.reshape(*v.shape[:-2], rows // 2, 2, cols // 2, 2).max(axis=(-3, -1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_tie_whose_gap_is_within_the_tolerance_at_finer_steps_is_still_a_kink(dtype):
+    # a tied maximum under an upstream gradient of 2e-4: the one-sided gap is so small that
+    # the finest steps' floors swallow it, and such a step passed for smooth and failed the
+    # (correct) first-of-the-ties routing
+    x = np.array([[1.0, 0.0], [1.0, 0.5]], dtype=dtype)
+    dy = np.array([[1.8e-4]], dtype=dtype)
+    right = np.array([[1.8e-4, 0.0], [0.0, 0.0]], dtype=dtype)
+    for method in ("exhaustive", "directional"):
+        assert check_gradients(_max_pool, right, x, dy, method=method).verdict == "passed"
+        both = np.array([[1.8e-4, 0.0], [1.8e-4, 0.0]], dtype=dtype)
+        assert check_gradients(_max_pool, both, x, dy, method=method).verdict == "failed"
+
+
+def test_units_on_their_kinks_at_once_are_never_failed_by_the_joint_rule():
+    # zero input rows and zero biases: several ReLU units of a sample sit exactly at 0, and
+    # relu'(0) = 0 need not lie between the one-sided slopes of a parameter that moves them in
+    # different directions; that is no evidence of an error (inconclusive or passed), while a
+    # wrong backward at the same point still fails
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        net = model.Model()
+        net.add(layers.Dense(4, activation="tanh"))
+        net.add(layers.Dense(4, activation="relu"))
+        net.add(layers.Dense(3, activation="softmax"))
+        net.configure(input_size=4, cost_type=costs.CategoricalCrossentropy(), seed=seed)
+        for layer in net.layers:
+            layer.parameters["b"][...] = 0.0
+        X = rng.normal(size=(8, 4))
+        X[0] = 0.0
+        Y = np.eye(3)[rng.integers(0, 3, 8)]
+        for method in ("model", "exhaustive"):
+            assert utils.gradient_check(net, X, Y, method=method).verdict != "failed"

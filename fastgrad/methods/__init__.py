@@ -115,7 +115,7 @@ def reachable_rounding(problem):
     An output that should move by less than its ulp does not move at all, and that is exactly
     the error a difference makes there (a saturated softmax's dominant output): so the floor
     is taken over the outputs an element can reach, not over those that moved. Which outputs
-    those are comes from the colored method's probe of the Jacobian's axis pattern (8 calls,
+    those are comes from the colored method's probe of the Jacobian's axis pattern (16 calls,
     once per check); without a pattern, every output.
     """
     if problem.pairs is None:

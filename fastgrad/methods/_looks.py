@@ -12,9 +12,10 @@ from ._evaluate import changes, element_differences
 
 #: Elements a judgement may re-difference through fn (each costs 4 evaluations per step).
 BLACK_BOX_CAP = 64
-#: The same through a structure's own kernel: a wide ReLU network crosses kinks in hundreds
-#: of elements at the first step.
-STRUCTURE_CAP = 2**14
+#: The same through an elementwise structure's own kernel, which costs a few vectorised rows
+#: per element: every element may get its second look (x near kinks everywhere crosses one
+#: in half its elements at the first step).
+STRUCTURE_CAP = 2**62
 
 
 class BlackBoxLook(Look):

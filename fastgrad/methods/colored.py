@@ -28,7 +28,7 @@ from . import Differences, finest_steps, reachable_upstream, register, rounding_
 from ._evaluate import WorkBuffer, changes
 from .exhaustive import combine_arrays
 
-#: Elements probed one by one to find the pairing.
+#: Elements probed one by one (two moves each) to find the pairing.
 N_PROBES = 8
 #: Random directions of the verification.
 N_VERIFY = 2
@@ -52,16 +52,28 @@ def detect_pairs(problem):
         return None
     probes = problem.rng.choice(x.size, size=min(N_PROBES, x.size), replace=False)
     x_flat = x.reshape(-1)
+    # a small move, and one across the whole range of x: an output that depends on the element
+    # only weakly at x (a saturated softmax's other entries, ~1e-30 of it) does not change
+    # bitwise under a small move, which would pass for independence
+    span = 2.0 * max(1.0, float(np.max(np.abs(x_flat.astype(np.float64)))))
     outputs = []
     for flat in probes:
-        work = x.copy()
-        delta = 1e-3 * max(1.0, abs(float(x_flat[flat])))
-        work.reshape(-1)[flat] += delta
-        out = np.asarray(problem.call(work, "(probing the Jacobian's pattern)"))
-        if out.shape != f0.shape:
-            raise ValueError(f"fn: returned shape {out.shape} while probing, expected "
-                             f"{f0.shape}")
-        outputs.append(np.argwhere(out != f0))
+        changed = np.zeros(f0.shape, dtype=bool)
+        for delta in (1e-3 * max(1.0, abs(float(x_flat[flat]))), span):
+            work = x.copy()
+            work.reshape(-1)[flat] += delta
+            try:
+                with np.errstate(all="ignore"):
+                    out = np.asarray(problem.call(work, "(probing the Jacobian's pattern)"))
+            except Exception:
+                if delta != span:
+                    raise
+                continue  # fn refuses values that far out: the small move has to do
+            if out.shape != f0.shape:
+                raise ValueError(f"fn: returned shape {out.shape} while probing, expected "
+                                 f"{f0.shape}")
+            changed |= out != f0
+        outputs.append(np.argwhere(changed))
     best = None
     for size in range(len(candidates), 0, -1):
         for pairs in itertools.combinations(candidates, size):

@@ -165,7 +165,11 @@ class _Search:
             num, ana, tol, kink, _ = self.measure(k, everything, step, 2)
             while True:
                 residual = num - ana
-                if abs(residual) <= tol:
+                # agreement counts only where g is smooth along d_k: across a kink the central
+                # difference is the mean of the one-sided slopes, and a gradient that gives
+                # every tied maximum the whole upstream gradient can match that mean along a
+                # direction that moves the ties in opposite senses
+                if abs(residual) <= tol and not kink > tol:
                     break
                 finer = self._finer(step, tol) if np.isfinite(residual) and kink > tol else None
                 if finer is not None:
@@ -191,7 +195,10 @@ class _Search:
                         continue
                     self.blockers.append(
                         f"random direction {k} disagrees but no single element does (its "
-                        "halves each agree within tolerance)")
+                        "halves each agree within tolerance)" if abs(residual) > tol else
+                        f"random direction {k} crosses a kink at every usable step, where its "
+                        "difference cannot confirm the gradient, and no single element "
+                        "shows the kink")
                     break
                 # located elements are judged one by one and taken out of every direction,
                 # which is then measured again on what remains

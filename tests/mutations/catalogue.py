@@ -227,9 +227,17 @@ def _saturated_logits_case():
         # a stable sigmoid: 0.5 * (1 + tanh(z / 2)) loses all digits of 1e-16 at z = -37, and
         # with nothing else in x to set a scale that 5% error is what the element is
         z64 = z.astype(np.float64)
-        sigmoid = np.where(z64 >= 0, 1 / (1 + np.exp(-np.abs(z64))),
-                           np.exp(-np.abs(z64)) / (1 + np.exp(-np.abs(z64))))
-        correct = (sigmoid - y).astype(dtype)
+
+        def stable_sigmoid(t):
+            return np.where(t >= 0, 1 / (1 + np.exp(-np.abs(t))),
+                            np.exp(-np.abs(t)) / (1 + np.exp(-np.abs(t))))
+
+        sigmoid = stable_sigmoid(z64)
+        # sigmoid(z) - y without cancellation: for y = 1 it is -sigmoid(-z). (sigmoid(z) - 1
+        # computed as written is off by eps in absolute terms, which at z = 30 is 1e-4 of the
+        # element, and a lone element has no other scale to excuse that: the numerical value,
+        # checked against long double, is the accurate one there.)
+        correct = np.where(y == 1, -stable_sigmoid(-z64), sigmoid).astype(dtype)
         wrong = ((1 - sigmoid) - y).astype(dtype)  # sigmoid(-z)
         return fn, z, 1.0, correct, wrong
     return build
