@@ -7,8 +7,8 @@ import numpy as np
 from . import _tolerances, _verdict, methods
 from ._result import GradCheckResult, relative_error, summarize
 from ._threads import threads_for
-from ._tolerances import MIN_STEP_ULPS, NOISE_SIGMAS, NONDETERMINISM_ULPS
-from ._validation import as_float_array, check_positive
+from ._tolerances import NOISE_SIGMAS, NONDETERMINISM_ULPS
+from ._validation import as_float_array, check_positive, check_step
 from ._verdict import Criteria, Measured, decide, judge
 from .methods import Differences
 from .methods._looks import BlackBoxLook, StructureLook
@@ -173,9 +173,9 @@ def _sparsity(sparsity, ndim):
 
 def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress, seed,
            order, settings):
+    noise = settings.pop("noise")
     problem, analytic, grad_dtype = _validate(fn, grad, x, dLdf, h, method, rtol, atol,
-                                              memory_budget, progress, seed, order,
-                                              settings.pop("noise"))
+                                              memory_budget, progress, seed, order, noise)
     eval_dtype = problem.x.dtype
     table = _tolerances.tolerance(grad_dtype, eval_dtype)
     rtol = table.rtol if rtol is None else rtol
@@ -200,6 +200,7 @@ def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, pro
                               "none", "x is empty", common, started, look=None)
     chosen, why = methods.select(method, problem)
     differences = chosen.run(problem)
+    _answers_as_before(problem, noise)
     if differences.partial is None:
         return _judged_result(problem, differences, chosen.name, why, common, started,
                               look=_look(problem, chosen, differences))
@@ -213,9 +214,36 @@ def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, pro
         note = (f"auto: {chosen.name} was inconclusive ({result.verdict_reason}); fell back "
                 f"to {fallback.name}, which differences every element")
         differences = fallback.run(problem)
+        _answers_as_before(problem, noise)
         return _judged_result(problem, differences, fallback.name, note, common, started,
                               look=_look(problem, fallback, differences))
     return result
+
+
+#: With a declared noise, an element whose noise floor exceeds this fraction of the largest
+#: gradient magnitude is not confirmed by its difference (the floor swallows the gradient).
+SWAMPED_FRACTION = 0.5
+
+
+def _swamped_by_declared_noise(judgement, analytic):
+    """Elements "within tolerance" only because the declared noise swamps their difference are
+    unresolved: such a difference cannot tell the gradient from 0 or from 3 times itself."""
+    scale = float(np.max(np.abs(analytic[np.isfinite(analytic)]), initial=0.0))
+    swamped = (judgement.status == _verdict.OK) & (judgement.noise > SWAMPED_FRACTION * scale)
+    if swamped.any():
+        judgement.status[swamped] = _verdict.UNRESOLVED
+        judgement.notes.append(
+            f"{int(swamped.sum())} element(s) have a noise floor from the declared noise above "
+            f"{SWAMPED_FRACTION:g} x the largest gradient magnitude ({scale:.3g}): their "
+            "differences cannot confirm them (give a larger h, or reduce the noise)")
+
+
+def _answers_as_before(problem, noise):
+    """fn at x after the differences must still answer as it did at first: a function whose
+    state changes during the check (a mask redrawn for a new input shape, a call counter)
+    would otherwise pass its changes off as rounding or as the gradient."""
+    _check_deterministic(problem, noise, where=f"after {problem.n_evaluations} evaluations",
+                         first_call=False)
 
 
 def _look(problem, chosen, differences):
@@ -244,6 +272,8 @@ def _judged_result(problem, differences, method_name, why, common, started, look
                         upstream=differences.upstream)
     judgement = judge(measured, problem.grad.reshape(-1), problem.criteria,
                       problem.x.reshape(-1), look)
+    if problem.declared_noise is not None:
+        _swamped_by_declared_noise(judgement, problem.grad.reshape(-1))
     verdict, reason = decide(judgement)
     fields = summarize(judgement, problem.grad, shape, verdict=verdict, verdict_reason=reason)
     value = fields.pop("value")
@@ -295,6 +325,8 @@ def _validate(fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress,
     f0 = _output(problem.call(x.copy(), "at the unperturbed x"), "fn(x)")
     problem.call_seconds = time.perf_counter() - call_started
     eval_x, f0 = _promote(problem, x, f0)
+    if eval_x.itemsize < grad_dtype.itemsize:  # fn computes in a narrower dtype
+        grad_dtype = eval_x.dtype
     problem.x = eval_x
     problem.f0 = f0
     problem.step_scale = h if h is not None else _tolerances.step_scale(eval_x.dtype)
@@ -310,27 +342,41 @@ def _validate(fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress,
     return problem, grad, grad_dtype
 
 
-def _check_deterministic(problem, noise):
+def _declared_noise(noise, f0):
+    """The caller's ``noise=``: finite, non-negative, broadcastable to fn(x)."""
+    level = as_float_array(noise, "noise", allow_int=True, finite=True)
+    if np.any(level < 0):
+        raise ValueError(f"noise: expected standard deviations >= 0, got a minimum of "
+                         f"{float(level.min()):g}")
+    try:
+        return np.broadcast_to(level.astype(np.float64), f0.shape)
+    except ValueError:
+        raise ValueError(f"noise: expected a float or an array broadcastable to fn(x)'s shape "
+                         f"{f0.shape}, got shape {level.shape}") from None
+
+
+def _check_deterministic(problem, noise, where="in a second call at x", first_call=True):
     """Call fn once more at x: a function that answers differently cannot be differenced
     (unless the caller declares its noise, which then joins every tolerance)."""
-    again = _output(problem.call(problem.x.copy(), "at the unperturbed x (second call)"),
-                    "fn(x)")
     f0 = np.asarray(problem.f0, dtype=np.float64)
     if noise is not None:
-        level = np.broadcast_to(np.abs(np.asarray(noise, dtype=np.float64)), f0.shape)
-        weights = np.asarray(problem.dLdf, np.float64)
-        problem.declared_noise = ((NOISE_SIGMAS * level * weights) ** 2).reshape(-1)
+        if first_call:
+            level = _declared_noise(noise, f0)
+            weights = np.asarray(problem.dLdf, np.float64)
+            problem.declared_noise = ((NOISE_SIGMAS * level * weights) ** 2).reshape(-1)
         return
+    again = _output(problem.call(problem.x.copy(), f"at the unperturbed x ({where})"),
+                    "fn(x)")
     if again.shape != f0.shape:
-        raise ValueError(f"fn: returned shape {again.shape} in a second call at x, "
-                         f"{f0.shape} in the first")
+        raise ValueError(f"fn: returned shape {again.shape} {where}, {f0.shape} in the first")
     difference = np.abs(again.astype(np.float64) - f0)
     scale = float(np.max(np.abs(f0), initial=0.0))
     allowed = NONDETERMINISM_ULPS * np.finfo(problem.x.dtype).eps * max(scale, 1e-300)
     if not np.all(difference <= allowed):
         worst = float(np.max(difference))
         raise ValueError(
-            f"fn: is not deterministic: two calls at the same x differ by up to {worst:.3g} "
+            f"fn: is not deterministic: a call at the same x {where} differs from the first by "
+            f"up to {worst:.3g} "
             f"(relative to max |fn(x)| = {scale:.3g}: {worst / max(scale, 1e-300):.3g}); "
             "fastgrad cannot difference a function that draws new random numbers at every "
             "call. Fix the random state or the mask inside fn (for dropout, draw the mask "
@@ -339,12 +385,9 @@ def _check_deterministic(problem, noise):
 
 
 def _check_step(h, x):
-    """An explicit step must move every element by more than a rounding error."""
-    smallest = MIN_STEP_ULPS * np.finfo(x.dtype).eps * max(1.0, float(np.max(np.abs(x))))
-    if h < smallest:
-        raise ValueError(f"h: {h:g} is below what {x.dtype} can resolve at x (the smallest "
-                         f"usable step is {smallest:.3g}, {MIN_STEP_ULPS} ulps of "
-                         "max(1, max |x|)); use h=None for the default step")
+    """An explicit step must be one that differences x (see ``check_step``)."""
+    check_step(h, "h", x.dtype, max(1.0, float(np.max(np.abs(x)))),
+               "use h=None for the default step")
 
 
 def _partial_result(problem, differences, why, chosen, common, started):
@@ -352,7 +395,13 @@ def _partial_result(problem, differences, why, chosen, common, started):
     partial = differences.partial
     located = partial.located
     judgement = partial.judgement
-    verdict, reason = decide(judgement, partial.blockers)
+    blockers = list(partial.blockers)
+    if problem.declared_noise is not None and np.any(
+            partial.tolerance > SWAMPED_FRACTION * np.abs(partial.analytic)):
+        blockers.append("the declared noise makes a direction's tolerance comparable to its "
+                        "directional derivative: its difference cannot confirm the gradient "
+                        "(give a larger h)")
+    verdict, reason = decide(judgement, blockers)
     fields = summarize(judgement, problem.grad.reshape(-1)[located], problem.x.shape,
                        verdict=verdict, verdict_reason=reason,
                        element=lambda position: problem.element(located[position]))
@@ -383,9 +432,21 @@ def _output(value, what):
 
 
 def _promote(problem, x, f0):
-    """Take differences in float64 when x is float32 and fn accepts float64 input."""
+    """Take differences in float64 when x is float32 and fn accepts float64 input; in float32
+    when x is float64 but fn computes in float32 (its outputs carry float32 rounding, and
+    float64 steps below it would round away)."""
     if x.dtype == np.float64:
-        return x, f0
+        if f0.dtype != np.float32:
+            return x, f0
+        x32 = x.astype(np.float32)
+        if not np.all(np.isfinite(x32)):
+            return x, f0
+        f32 = problem.call(x32.copy(), "at x in float32")
+        if f32.dtype != np.float32 or f32.shape != f0.shape:
+            return x, f0
+        problem.notes.append("fn computes in float32: differences in float32, and the "
+                             "gradient is judged at float32's tolerances")
+        return x32, f32
     x64 = x.astype(np.float64)
     try:
         f64 = problem.call(x64.copy(), "at x in float64")

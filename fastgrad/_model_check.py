@@ -12,7 +12,7 @@ from ._identity import is_fastgrad_function
 from ._progress import progress_bar
 from ._result import summarize
 from ._threads import threads_for
-from ._validation import check_positive
+from ._validation import check_positive, check_step
 from ._verdict import Criteria, Look, Measured, decide, judge, noise_floor
 from .kernels import activations as _codes
 from .kernels import model as _kernels
@@ -234,7 +234,10 @@ def _validate(model, X, Y, epsilon, method, order, rtol, atol, progress):
         raise TypeError(f"model: expected a fastgrad model.Model, got {type(model).__name__}")
     if getattr(model, "cost", None) is None:
         raise ValueError("model: call configure(input_size, cost_type, optimizer) first")
-    X = model._input(X)
+    # a private, read-only copy: a layer that writes into its input must neither change the
+    # caller's X nor difference a model whose data moves between calls
+    X = np.array(model._input(X), copy=True)
+    X.flags.writeable = False
     if not np.all(np.isfinite(X)):
         bad = np.argwhere(~np.isfinite(X))
         raise ValueError(f"X: contains {len(bad)} NaN or infinite element(s), the first at "
@@ -247,6 +250,11 @@ def _validate(model, X, Y, epsilon, method, order, rtol, atol, progress):
     if not np.all(np.isfinite(Y)):
         raise ValueError("Y: contains NaN or infinite values")
     epsilon = float(check_positive(epsilon, "epsilon"))
+    values = [np.asarray(value, np.float64) for layer in model.layers
+              for value in getattr(layer, "parameters", {}).values()]
+    scale = max([1.0] + [float(np.max(np.abs(v), initial=0.0)) for v in values if v.size])
+    # (the model's differences are taken in float64, whatever its dtype)
+    check_step(epsilon, "epsilon", np.dtype(np.float64), scale, "use the default epsilon=1e-4")
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     if isinstance(order, bool) or order not in (2, 4):

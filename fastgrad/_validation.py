@@ -95,3 +95,24 @@ def check_same_shape(a, a_name, b, b_name):
     if a.shape != b.shape:
         raise ValueError(f"{b_name}: expected shape {a.shape} (the shape of {a_name}), "
                          f"got {b.shape}")
+
+
+def check_step(step, name, dtype, scale, default_hint):
+    """An explicit step must move every element by more than a rounding error, and less than
+    the size at which ``x + step`` keeps under half of x's digits.
+
+    ``scale`` is ``max(1, max |x|)``; ``default_hint`` says how to get the default step.
+    """
+    from ._tolerances import MIN_STEP_ULPS
+
+    eps = float(np.finfo(dtype).eps)
+    smallest = MIN_STEP_ULPS * eps * scale
+    if step < smallest:
+        raise ValueError(f"{name}: {step:g} is below what {np.dtype(dtype)} can resolve at x "
+                         f"(the smallest usable step is {smallest:.3g}, {MIN_STEP_ULPS} ulps of "
+                         f"max(1, max |x|)); {default_hint}")
+    largest = scale / np.sqrt(eps)
+    if step > largest:
+        raise ValueError(f"{name}: {step:g} is too large to difference x: x + {name} keeps "
+                         f"fewer than half of x's digits beyond {largest:.3g} (1/sqrt(eps) of "
+                         f"max(1, max |x|) in {np.dtype(dtype)}); {default_hint}")

@@ -96,7 +96,12 @@ class Criteria:
         if not self.atol_relative:
             return self.rtol * magnitude + self.atol
         terms = magnitude if terms is None else np.maximum(terms, 0.0)
-        floor = ANALYTIC_ULPS * np.finfo(self.grad_dtype).eps * float(terms.max(initial=0.0))
+        # the analytic value's own rounding: a backward pass rounds at the size of the terms
+        # it combines, which for an element may be other elements' (an exact 0 that comes out
+        # as a residue, 1 - tanh**2 near saturation times its upstream gradient), so the
+        # largest element's terms (one NaN element must not make every allowance NaN)
+        largest = float(np.where(np.isfinite(terms), terms, 0.0).max(initial=0.0))
+        floor = ANALYTIC_ULPS * np.finfo(self.grad_dtype).eps * largest
         return self.rtol * magnitude + self.atol * terms + floor
 
 

@@ -168,3 +168,151 @@ def test_the_model_check_owns_outputs_and_restores_the_model():
     after = [layer.parameters for layer in net.layers]
     assert all(np.array_equal(b[k], a[k]) for b, a in zip(before, after, strict=True)
                for k in b)
+
+
+# --------------------------------------------- found by an independent set of hostile functions
+
+
+class LazyMaskDropout:
+    """A dropout mask drawn once per input shape: a stack of another shape redraws it."""
+
+    def __init__(self):
+        self.rng, self.mask = np.random.default_rng(0), None
+
+    def __call__(self, v):
+        if self.mask is None or self.mask.shape != v.shape:
+            self.mask = (self.rng.random(v.shape) > 0.3) / 0.7
+        return np.tanh(v) * self.mask
+
+
+class ChangesOnTheThirdCall:
+    """Answers the same twice, then scales its output: a call counter in fn's state."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, v):
+        self.calls += 1
+        return np.tanh(v) * (1.5 if self.calls >= 3 else 1.0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("make", [LazyMaskDropout, ChangesOnTheThirdCall])
+def test_a_function_whose_state_changes_during_the_check_is_refused(method, make):
+    rng = np.random.default_rng(0)
+    x, dLdf = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    fn = make()
+    wrong = 3 * np.ones_like(x)
+    with pytest.raises(ValueError, match="not deterministic"):
+        _check(fn, wrong, x, dLdf, method=method, seed=0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_declared_noise_that_swamps_the_differences_is_not_a_pass(method):
+    rng = np.random.default_rng(0)
+    x, dLdf = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    correct = (1 - np.tanh(x) ** 2) * dLdf
+    for noise in (1e-4, 1e-3):
+        assert _check(np.tanh, 3 * correct, x, dLdf, method=method, noise=noise,
+                      seed=0).verdict != "passed"
+    # a noise level the differences resolve: the wrong gradient still fails, the right passes
+    assert _check(np.tanh, 3 * correct, x, dLdf, method=method, noise=1e-12,
+                  seed=0).verdict == "failed"
+    assert _check(np.tanh, correct, x, dLdf, method=method, noise=1e-12,
+                  seed=0).verdict == "passed"
+
+
+@pytest.mark.parametrize(("noise", "words"), [(float("nan"), "noise: contains"),
+                                              (-1e-6, "noise: expected standard deviations"),
+                                              (np.ones(7), "noise: expected a float or")])
+def test_a_bad_noise_is_refused_by_name(noise, words):
+    x = np.linspace(-1, 1, 20).reshape(5, 4)
+    with pytest.raises(ValueError, match=words):
+        check_gradients(np.tanh, 1 - np.tanh(x) ** 2, x, noise=noise)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_nan_element_does_not_hide_a_wrong_one(method):
+    rng = np.random.default_rng(0)
+    x, dLdf = np.abs(rng.normal(size=(5, 4))) + 0.5, rng.normal(size=(5, 4))
+    x[1, 2] = 1e-9  # log(x - h) is NaN here only
+    wrong = dLdf / x
+    wrong[3, 3] += 0.3
+    with np.errstate(invalid="ignore"):
+        result = _check(np.log, wrong, x, dLdf, method=method, seed=0)
+    assert result.verdict == "failed"
+    if result.numerical is not None:
+        assert np.isfinite(result.tolerance[3, 3])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_float64_x_into_a_float32_function_is_differenced_in_float32(method):
+    rng = np.random.default_rng(0)
+    X, W, dY = rng.normal(size=(6, 4)), rng.normal(size=(4, 3)), rng.normal(size=(6, 3))
+
+    def fn(w):
+        return np.tanh(X.astype(np.float32) @ w.astype(np.float32))
+
+    correct = X.T @ ((1 - np.tanh(X @ W) ** 2) * dY)
+    result = _check(fn, correct, W, dY, method=method, seed=0)
+    assert result.verdict == "passed" and "float32" in result.method_note
+    wrong = correct.copy()
+    wrong[1, 1] *= 1.2
+    assert _check(fn, wrong, W, dY, method=method, seed=0).verdict == "failed"
+
+
+def test_a_step_too_large_to_difference_x_is_refused():
+    x = np.linspace(-1, 1, 6)
+    with pytest.raises(ValueError, match="h: 1e\\+10 is too large"):
+        check_gradients(np.tanh, 1 - np.tanh(x) ** 2, x, h=1e10)
+    assert check_gradients(np.tanh, 1 - np.tanh(x) ** 2, x, h=1.0).verdict == "passed"
+
+
+def test_the_model_check_refuses_an_epsilon_it_cannot_use_by_name():
+    net = model.Model()
+    net.add(layers.Dense(3, activation="tanh"))
+    net.add(layers.Dense(1, activation="sigmoid"))
+    net.configure(input_size=2, cost_type=costs.BinaryCrossentropy(), seed=0)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(6, 2)), rng.integers(0, 2, (6, 1))
+    for method in ("model", "exhaustive"):
+        for epsilon, words in ((1e-20, "epsilon: 1e-20 is below"), (1e9, "epsilon: 1e\\+09 is")):
+            with pytest.raises(ValueError, match=words):
+                utils.gradient_check(net, X, Y, epsilon=epsilon, method=method)
+
+
+def test_the_model_check_never_hands_the_callers_X_to_a_layer():
+    class Doubling(layers.Dense):
+        def forward(self, X, *args, **kwargs):
+            X *= 2  # writes into its input
+            return super().forward(X, *args, **kwargs)
+
+    net = model.Model()
+    net.add(Doubling(3, activation="tanh"))
+    net.add(layers.Dense(1, activation="sigmoid"))
+    net.configure(input_size=2, cost_type=costs.BinaryCrossentropy(), seed=0)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(6, 2)), rng.integers(0, 2, (6, 1))
+    before = X.copy()
+    with pytest.raises(ValueError, match="read-only"):
+        utils.gradient_check(net, X, Y)
+    assert np.array_equal(X, before)
+
+
+@pytest.mark.parametrize(("fn", "words"), [
+    (lambda w: (np.ones((2, 3)) @ w, None), "fn: returned a tuple of 2"),
+    (lambda w: None, "fn: returned None"),
+    (lambda w: [np.ones(2), np.ones(3)], "fn: returned a list that is not an array")])
+def test_an_output_that_is_no_array_is_named(fn, words):
+    with pytest.raises(TypeError, match=words):
+        check_gradients(fn, np.ones((3, 2)), np.zeros((3, 2)))
+
+
+def test_an_error_of_fn_that_mentions_read_only_is_its_own():
+    x = np.linspace(-1, 1, 6)
+
+    def fn(v):
+        raise ValueError("cannot change 'mode': the config is read-only")
+
+    with pytest.raises(ValueError, match="the config is read-only"):
+        check_gradients(fn, x, x)

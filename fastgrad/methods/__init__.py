@@ -81,16 +81,27 @@ class Problem:
         try:
             output = self.fn(read_only(value))
         except ValueError as error:
-            if "read-only" in str(error):  # fn tried to write into its argument
+            # NumPy's words when fn writes into its (read-only) argument
+            if any(words in str(error) for words in ("destination is read-only",
+                                                     "output array is read-only")):
                 raise ValueError(MODIFIED_INPUT) from error
             _add_note(error, f"fastgrad: raised while evaluating fn {where}")
             raise
         except Exception as error:
             _add_note(error, f"fastgrad: raised while evaluating fn {where}")
             raise
+        if output is None or isinstance(output, tuple):
+            what = "None" if output is None else f"a tuple of {len(output)}"
+            raise TypeError(f"fn: returned {what} {where}; expected an array of outputs (a "
+                            "function that returns (out, cache) must be wrapped: "
+                            "lambda v: f(v)[0])")
         # fastgrad owns what it reasons about: fn may hand out one buffer at every call, or a
         # view of its argument, which fastgrad restores or perturbs again before reading it
-        return np.array(output, copy=True)
+        try:
+            return np.array(output, copy=True)
+        except (ValueError, TypeError) as error:
+            raise TypeError(f"fn: returned a {type(output).__name__} that is not an array of "
+                            f"numbers {where} ({error})") from None
 
     def work(self, n_evaluations):
         """Element-evaluations of ``n_evaluations`` calls: the count "auto" budgets."""
@@ -172,8 +183,9 @@ def rounding_squares(problem):
         outputs = [np.asarray(problem.call(value.reshape(problem.x.shape),
                                            "(measuring its rounding at x)"), np.float64)
                    for value in (plus, minus)]
-        if any(out.shape != problem.f0.shape for out in outputs):
-            raise ValueError(f"fn: returned shape {outputs[0].shape} near x, expected "
+        wrong = [out.shape for out in outputs if out.shape != problem.f0.shape]
+        if wrong:
+            raise ValueError(f"fn: returned shape {wrong[0]} near x, expected "
                              f"{problem.f0.shape}")
         second = (outputs[0].reshape(-1) - 2 * base + outputs[1].reshape(-1)) * weights
         squares += np.nan_to_num(second, nan=0.0, posinf=0.0, neginf=0.0) ** 2
