@@ -4,8 +4,11 @@ Layers, activations and losses (``mutations/catalogue.py``) with check_gradients
 whole models (``mutations/models.py``) with gradient_check's, each bug also pinned to the
 parameters it corrupts.
 
-``python -m pytest -m reliability -s`` prints the detection table and the false-failure count.
+``python -m pytest -m reliability -s`` prints the detection table and the false-failure count
+(also written to the file ``$FASTGRAD_RELIABILITY_REPORT`` names, when set).
 """
+
+import os
 
 import numpy as np
 import pytest
@@ -167,5 +170,8 @@ def test_zz_report():
                  f"{false_failures}/{twin_checks} correct checks; inconclusive "
                  f"{inconclusive}/{twin_checks}")
     print("\n".join(lines))  # captured: shown with -s, or when the assertions below fail
+    if os.environ.get("FASTGRAD_RELIABILITY_REPORT"):  # e.g. from CI, which does not use -s
+        with open(os.environ["FASTGRAD_RELIABILITY_REPORT"], "w", encoding="utf-8") as out:
+            out.write("\n".join(lines) + "\n")
     assert caught == total
     assert false_failures == 0 and inconclusive == 0

@@ -103,7 +103,7 @@ def changes(problem, perturbations, where, detail=False):
             out[rows] = difference @ weights
             if detail:
                 terms[rows] = np.abs(difference) @ np.abs(weights)
-                moved[rows] = (difference != 0) @ base_squares
+                moved[rows] = (difference != 0).astype(np.float64) @ base_squares
         return (out, terms, moved) if detail else out
     buffer = WorkBuffer(x_flat)
     for k, perturbation in enumerate(perturbations):
