@@ -220,22 +220,28 @@ def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, pro
     return result
 
 
-#: With a declared noise, an element whose noise floor exceeds this fraction of the largest
-#: gradient magnitude is not confirmed by its difference (the floor swallows the gradient).
+#: An element whose noise floor exceeds this fraction of the gradient's scale (the largest
+#: analytic or numerical magnitude) is not confirmed by its difference.
 SWAMPED_FRACTION = 0.5
 
 
-def _swamped_by_declared_noise(judgement, analytic):
-    """Elements "within tolerance" only because the declared noise swamps their difference are
-    unresolved: such a difference cannot tell the gradient from 0 or from 3 times itself."""
-    scale = float(np.max(np.abs(analytic[np.isfinite(analytic)]), initial=0.0))
+def _swamped(judgement, analytic):
+    """Elements "within tolerance" only because a noise floor swamps their difference are
+    unresolved: such a difference cannot tell the gradient from 0 or from 3 times itself (fn's
+    outputs carry a large constant, or a declared noise is that large)."""
+    numerical = judgement.numerical
+    scale = max(float(np.max(np.abs(analytic[np.isfinite(analytic)]), initial=0.0)),
+                float(np.max(np.abs(numerical[np.isfinite(numerical)]), initial=0.0)))
+    if scale == 0:
+        return
     swamped = (judgement.status == _verdict.OK) & (judgement.noise > SWAMPED_FRACTION * scale)
     if swamped.any():
         judgement.status[swamped] = _verdict.UNRESOLVED
         judgement.notes.append(
-            f"{int(swamped.sum())} element(s) have a noise floor from the declared noise above "
-            f"{SWAMPED_FRACTION:g} x the largest gradient magnitude ({scale:.3g}): their "
-            "differences cannot confirm them (give a larger h, or reduce the noise)")
+            f"{int(swamped.sum())} element(s) have a rounding floor (or declared noise) above "
+            f"{SWAMPED_FRACTION:g} x the gradient's largest magnitude ({scale:.3g}): their "
+            "differences cannot confirm them (a large constant in fn's output? subtract it; "
+            "or give a larger h, or reduce the noise)")
 
 
 def _answers_as_before(problem, noise):
@@ -272,8 +278,8 @@ def _judged_result(problem, differences, method_name, why, common, started, look
                         upstream=differences.upstream)
     judgement = judge(measured, problem.grad.reshape(-1), problem.criteria,
                       problem.x.reshape(-1), look)
-    if problem.declared_noise is not None:
-        _swamped_by_declared_noise(judgement, problem.grad.reshape(-1))
+    if method_name != "structured":  # (fastgrad's own functions carry no hidden constant)
+        _swamped(judgement, problem.grad.reshape(-1))
     verdict, reason = decide(judgement)
     fields = summarize(judgement, problem.grad, shape, verdict=verdict, verdict_reason=reason)
     value = fields.pop("value")
@@ -396,11 +402,14 @@ def _partial_result(problem, differences, why, chosen, common, started):
     located = partial.located
     judgement = partial.judgement
     blockers = list(partial.blockers)
-    if problem.declared_noise is not None and np.any(
-            partial.tolerance > SWAMPED_FRACTION * np.abs(partial.analytic)):
-        blockers.append("the declared noise makes a direction's tolerance comparable to its "
-                        "directional derivative: its difference cannot confirm the gradient "
-                        "(give a larger h)")
+    scale = max(float(np.max(np.abs(partial.analytic), initial=0.0)),
+                float(np.max(np.abs(partial.numerical[np.isfinite(partial.numerical)]),
+                             initial=0.0)))
+    if scale > 0 and np.min(partial.tolerance, initial=np.inf) > SWAMPED_FRACTION * scale:
+        blockers.append("the rounding (or declared noise) of fn's outputs makes every "
+                        "direction's tolerance comparable to its directional derivative: the "
+                        "differences cannot confirm the gradient (a large constant in fn's "
+                        "output? subtract it; or give a larger h)")
     verdict, reason = decide(judgement, blockers)
     fields = summarize(judgement, problem.grad.reshape(-1)[located], problem.x.shape,
                        verdict=verdict, verdict_reason=reason,

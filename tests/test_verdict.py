@@ -320,3 +320,21 @@ def test_units_on_their_kinks_at_once_are_never_failed_by_the_joint_rule():
         Y = np.eye(3)[rng.integers(0, 3, 8)]
         for method in ("model", "exhaustive"):
             assert utils.gradient_check(net, X, Y, method=method).verdict != "failed"
+
+
+@pytest.mark.parametrize("method", ["auto", "exhaustive", "colored", "directional"])
+def test_a_large_constant_in_the_output_makes_no_gradient_pass(method):
+    # 1e10 + a loss: the outputs' rounding swamps every difference, so no gradient can be
+    # confirmed (before, any gradient passed: zeros, negated, 1000x)
+    rng = np.random.default_rng(0)
+    X, y, w = rng.normal(size=(32, 8)), rng.normal(size=32), rng.normal(size=8)
+
+    def fn(v):
+        return 1e10 + 0.5 * ((X @ v - y) ** 2).mean()
+
+    good = X.T @ (X @ w - y) / 32
+    for grad in (good, 0 * good, -good, 1000 * good):
+        assert check_gradients(fn, grad, w, method=method, seed=0).verdict != "passed"
+    # without the constant the same numbers are judged
+    assert check_gradients(lambda v: 0.5 * ((X @ v - y) ** 2).mean(), good, w, method=method,
+                           seed=0).verdict == "passed"
