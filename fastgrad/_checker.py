@@ -7,7 +7,7 @@ import numpy as np
 from . import _tolerances, _verdict, methods
 from ._result import GradCheckResult, relative_error, summarize
 from ._threads import threads_for
-from ._tolerances import NOISE_SIGMAS, NONDETERMINISM_ULPS
+from ._tolerances import NOISE_SIGMAS, NONDETERMINISM_ULPS, SWAMPED_FRACTION
 from ._validation import as_float_array, check_positive, check_step
 from ._verdict import Criteria, Measured, decide, judge
 from .methods import Differences
@@ -218,11 +218,6 @@ def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, pro
         return _judged_result(problem, differences, fallback.name, note, common, started,
                               look=_look(problem, fallback, differences))
     return result
-
-
-#: An element whose noise floor exceeds this fraction of the gradient's scale (the largest
-#: analytic or numerical magnitude) is not confirmed by its difference.
-SWAMPED_FRACTION = 0.5
 
 
 def _swamped(judgement, analytic):

@@ -80,6 +80,10 @@ JUMP_STABILITY = 0.25
 #: The second look's steps, as divisors of the first step: a kink crossed at h is crossed at
 #: h / f with probability about 1 / f.
 SECOND_LOOK_FACTORS = (10.0, 100.0, 1000.0, 10000.0)
+#: A black-box element (or direction) whose noise floor exceeds this fraction of the gradient's
+#: scale (its largest analytic or numerical magnitude) is not confirmed by its difference: a
+#: constant of 1e10 in fn's output, or a declared noise that large.
+SWAMPED_FRACTION = 0.5
 #: A finer step is used only where its rounding floor is at most this fraction of the
 #: element's tolerance: a difference that cannot resolve the tolerance decides nothing.
 RESOLVE_FRACTION = 0.5
