@@ -239,11 +239,29 @@ def _swamped(judgement, analytic):
             "or give a larger h, or reduce the noise)")
 
 
+#: The largest |fn(x) * dLdf| (and |x|) fastgrad differences: its rounding floors square
+#: these values, which must not overflow (2**500 ~ 3e150).
+LARGEST_MAGNITUDE = 2.0**500
+
+
+def _check_magnitudes(problem):
+    """Refuse outputs (times dLdf) and points whose squares would overflow the floors."""
+    weighted = float(np.max(np.abs(np.asarray(problem.f0, np.float64)
+                                   * np.asarray(problem.dLdf, np.float64)), initial=0.0))
+    largest_x = float(np.max(np.abs(problem.x.astype(np.float64)), initial=0.0))
+    for name, value in (("fn(x) * dLdf", weighted), ("x", largest_x)):
+        if value > LARGEST_MAGNITUDE:
+            raise ValueError(
+                f"{name}: reaches {value:.3g}, beyond the {LARGEST_MAGNITUDE:.3g} fastgrad can "
+                "difference (its rounding floors square these values): rescale fn's outputs, "
+                "dLdf or x by a constant and the gradient with them")
+
+
 def _answers_as_before(problem, noise):
     """fn at x after the differences must still answer as it did at first: a function whose
     state changes during the check (a mask redrawn for a new input shape, a call counter)
     would otherwise pass its changes off as rounding or as the gradient."""
-    _check_deterministic(problem, noise, where=f"after {problem.n_evaluations} evaluations",
+    _check_deterministic(problem, noise, where=f"a call after {problem.n_evaluations} evaluations",
                          first_call=False)
 
 
@@ -270,7 +288,7 @@ def _judged_result(problem, differences, method_name, why, common, started, look
                         np.asarray(differences.terms, np.float64).reshape(-1),
                         kink=None if problem.order == 2 or differences.gap is None else
                         np.asarray(differences.gap, np.float64).reshape(-1),
-                        upstream=differences.upstream)
+                        upstream=differences.upstream, reach=differences.reach)
     judgement = judge(measured, problem.grad.reshape(-1), problem.criteria,
                       problem.x.reshape(-1), look)
     if method_name != "structured":  # (fastgrad's own functions carry no hidden constant)
@@ -337,6 +355,7 @@ def _validate(fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress,
         raise ValueError(f"fn(x): returned {max(len(bad), 1)} NaN or infinite value(s) at the "
                          f"unperturbed x, the first at output index {where}")
     problem.dLdf = _broadcast_dLdf(dLdf, f0, eval_x.dtype)
+    _check_magnitudes(problem)
     _check_deterministic(problem, noise)
     if h is not None:
         _check_step(h, eval_x)
@@ -356,7 +375,7 @@ def _declared_noise(noise, f0):
                          f"{f0.shape}, got shape {level.shape}") from None
 
 
-def _check_deterministic(problem, noise, where="in a second call at x", first_call=True):
+def _check_deterministic(problem, noise, where="a second call", first_call=True):
     """Call fn once more at x: a function that answers differently cannot be differenced
     (unless the caller declares its noise, which then joins every tolerance)."""
     f0 = np.asarray(problem.f0, dtype=np.float64)
@@ -376,7 +395,7 @@ def _check_deterministic(problem, noise, where="in a second call at x", first_ca
     if not np.all(difference <= allowed):
         worst = float(np.max(difference))
         raise ValueError(
-            f"fn: is not deterministic: a call at the same x {where} differs from the first by "
+            f"fn: is not deterministic: at the same x, {where} differs from the first call by "
             f"up to {worst:.3g} "
             f"(relative to max |fn(x)| = {scale:.3g}: {worst / max(scale, 1e-300):.3g}); "
             "fastgrad cannot difference a function that draws new random numbers at every "
@@ -409,10 +428,14 @@ def _partial_result(problem, differences, why, chosen, common, started):
     fields = summarize(judgement, problem.grad.reshape(-1)[located], problem.x.shape,
                        verdict=verdict, verdict_reason=reason,
                        element=lambda position: problem.element(located[position]))
-    fields.pop("value")
+    located_value = fields.pop("value")
     notes = "; ".join([why, differences.note, *problem.notes, *judgement.notes])
+    # the directions agree once located elements are taken out of them: the float also
+    # counts the located elements' own disagreement (a failed check must not read 1e-12)
+    value = max(relative_error(partial.numerical, partial.analytic),
+                located_value if np.isfinite(located_value) else 0.0)
     return GradCheckResult(
-        relative_error(partial.numerical, partial.analytic), numerical=None, gap=None,
+        value, numerical=None, gap=None,
         noise=None, tolerance=None, method=chosen.name, method_note=notes,
         n_evaluations=problem.n_evaluations, elapsed_s=time.perf_counter() - started,
         directional_numerical=partial.numerical, directional_analytic=partial.analytic,

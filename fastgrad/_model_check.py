@@ -16,6 +16,7 @@ from ._validation import check_positive, check_step
 from ._verdict import Criteria, Look, Measured, decide, judge, noise_floor
 from .kernels import activations as _codes
 from .kernels import model as _kernels
+from .methods import read_only
 
 METHODS = ("auto", "model", "exhaustive")
 #: Elements of a parameter differenced per kernel call (progress granularity).
@@ -204,8 +205,14 @@ def _check_model(started, model, X, Y, epsilon, method, order, rtol, atol, progr
         analytic = [{name: np.array(grad) for name, grad in getattr(layer, "gradients",
                                                                      {}).items()}
                     for layer in model.layers]
+        loss = np.asarray(model.cost.forward(Y, model.output), np.float64)
     finally:
         _restore_state(model, saved)
+    if not np.all(np.isfinite(loss)):
+        raise ValueError(f"the model's loss at X is {float(np.sum(loss))}: a gradient check "
+                         "needs a finite loss (a saturated softmax under a log? check at "
+                         "another X, or with a cost that takes logits)")
+    _check_gradients_shapes(model, analytic)
     dropout = any(_is_dropout(layer) for layer in model.layers)
     reason = _model_method_unavailable(model)
     if method == "model" and reason is not None:
@@ -236,8 +243,7 @@ def _validate(model, X, Y, epsilon, method, order, rtol, atol, progress):
         raise ValueError("model: call configure(input_size, cost_type, optimizer) first")
     # a private, read-only copy: a layer that writes into its input must neither change the
     # caller's X nor difference a model whose data moves between calls
-    X = np.array(model._input(X), copy=True)
-    X.flags.writeable = False
+    X = read_only(np.array(model._input(X), copy=True))
     if not np.all(np.isfinite(X)):
         bad = np.argwhere(~np.isfinite(X))
         raise ValueError(f"X: contains {len(bad)} NaN or infinite element(s), the first at "
@@ -250,6 +256,7 @@ def _validate(model, X, Y, epsilon, method, order, rtol, atol, progress):
     if not np.all(np.isfinite(Y)):
         raise ValueError("Y: contains NaN or infinite values")
     epsilon = float(check_positive(epsilon, "epsilon"))
+    _check_parameters(model)
     values = [np.asarray(value, np.float64) for layer in model.layers
               for value in getattr(layer, "parameters", {}).values()]
     scale = max([1.0] + [float(np.max(np.abs(v), initial=0.0)) for v in values if v.size])
@@ -267,12 +274,54 @@ def _validate(model, X, Y, epsilon, method, order, rtol, atol, progress):
     return X, Y, epsilon
 
 
+def _check_parameters(model):
+    """Each layer's parameters: a dictionary of its own float arrays, the same at every
+    access (fastgrad perturbs the arrays it finds there)."""
+    for index, layer in enumerate(model.layers):
+        parameters = getattr(layer, "parameters", {})
+        where = f"layer {index} ({type(layer).__name__})"
+        if not isinstance(parameters, dict):
+            raise TypeError(f"{where}: parameters must be a dict of arrays, got "
+                            f"{type(parameters).__name__}")
+        for name, value in parameters.items():
+            if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+                raise TypeError(f"{where}: parameter {name!r} must be a float array, got "
+                                f"{type(value).__name__} {value!r:.40}")
+            if getattr(layer, "parameters", {}).get(name) is not value:
+                raise ValueError(
+                    f"{where}: parameters returns new arrays at every access; fastgrad "
+                    "perturbs the arrays it finds in layer.parameters, so they must be the "
+                    "layer's own (return self._parameters, not copies)")
+
+
+def _check_gradients_shapes(model, analytic):
+    """A layer's gradient of each parameter must have that parameter's shape."""
+    for index, (layer, gradients) in enumerate(zip(model.layers, analytic, strict=True)):
+        for name, value in getattr(layer, "parameters", {}).items():
+            grad = gradients.get(name)
+            if grad is not None and grad.shape != value.shape:
+                raise ValueError(f"layer {index} ({type(layer).__name__}): gradients[{name!r}]"
+                                 f" has shape {grad.shape}, parameter {name!r} has shape "
+                                 f"{value.shape}")
+
+
 def _save_state(model):
-    saved = {"output": model.output, "layers": []}
+    """What the check may touch: outputs, caches, gradients, and the parameters' values (a
+    user's layer may write into its own parameters in forward)."""
+    saved = {"output": model.output, "layers": [], "parameters": [], "arrays": []}
     for layer in model.layers:
+        # every other array a layer keeps (running statistics updated in forward)
+        saved["arrays"].append({attr: (value, value.copy()) for attr, value in
+                                vars(layer).items() if isinstance(value, np.ndarray)}
+                               if hasattr(layer, "__dict__") else {})
         saved["layers"].append({attr: (dict(value) if isinstance(value, dict) else value)
                                 for attr in ("cache", "gradients", "training")
                                 if (value := getattr(layer, attr, None)) is not None})
+        parameters = getattr(layer, "parameters", None)
+        saved["parameters"].append(
+            {} if not isinstance(parameters, dict) else
+            {name: (array, array.copy()) for name, array in parameters.items()
+             if isinstance(array, np.ndarray)})
     return saved
 
 
@@ -281,6 +330,18 @@ def _restore_state(model, saved):
     for layer, state in zip(model.layers, saved["layers"], strict=True):
         for attr, value in state.items():
             setattr(layer, attr, dict(value) if isinstance(value, dict) else value)
+    for layer, arrays in zip(model.layers, saved["arrays"], strict=True):
+        for attr, (array, values) in arrays.items():
+            if getattr(layer, attr, None) is not array:
+                setattr(layer, attr, array)
+            if array.flags.writeable and not np.array_equal(array, values, equal_nan=True):
+                array[...] = values
+    for layer, parameters in zip(model.layers, saved["parameters"], strict=True):
+        for name, (array, values) in parameters.items():
+            if not np.array_equal(array, values, equal_nan=True):
+                array[...] = values  # the same object: aliases of it see the restore
+            if layer.parameters.get(name) is not array:
+                layer.parameters[name] = array
 
 
 def _model_method_unavailable(model):
@@ -555,22 +616,68 @@ def _pure_loss(model, X, Y, target, name, value):
     for index, layer in enumerate(model.layers):
         if _is_dropout(layer):
             continue
-        params = dict(layer.parameters)
-        if index == target:
-            params[name] = value
         if _is_dense(layer):
+            params = dict(layer.parameters)
+            if index == target:
+                params[name] = value
             Z = A @ params["W"].astype(value.dtype) + params["b"].astype(value.dtype)
             A = np.asarray(layer.activation.forward(Z))
-        else:  # a user's own layer: its forward, with parameters swapped in for the call
-            original = layer.parameters
-            layer.parameters = params
-            try:
-                A = np.asarray(layer.forward(A))
-            finally:
-                layer.parameters = original
+        else:  # a user's own layer: its own forward
+            A = _user_forward(layer, index, A, name if index == target else None, value)
     if stacked:
         return np.array([model.cost.forward(Y, item) for item in A])
     return model.cost.forward(Y, A)
+
+
+def _user_forward(layer, index, A, name, value):
+    """A user's layer's forward with its parameter ``name`` (None: none) at ``value``.
+
+    The value is written into the layer's own array where shape and dtype agree (a layer may
+    read its parameter through an alias, ``self.W``), else swapped into a copy of its
+    dictionary (a stack of values). The layer's parameters are read-only during the call:
+    a forward that writes into them (a max-norm clip) is reported by name. Everything is
+    restored after the call.
+    """
+    params = layer.parameters
+    arrays = [array for array in params.values() if isinstance(array, np.ndarray)]
+    target = params.get(name) if name is not None else None
+    in_place = isinstance(target, np.ndarray) and target.shape == value.shape and \
+        target.dtype == value.dtype and target.flags.writeable
+    saved = None
+    if in_place:
+        saved = target.copy()
+        target[...] = value
+    elif name is not None:
+        layer.parameters = {**params, name: value}
+    writeable = [array.flags.writeable for array in arrays]
+    for array in arrays:
+        array.flags.writeable = False
+    # the arrays the layer keeps (running statistics it rebinds in forward): put back after
+    # every call, so that one evaluation (a stack) does not leak into the next
+    kept = {attr: value for attr, value in getattr(layer, "__dict__", {}).items()
+            if isinstance(value, np.ndarray)}
+    try:
+        return np.asarray(layer.forward(A))
+    except ValueError as error:
+        if "read-only" in str(error):
+            raise ValueError(
+                f"layer {index} ({type(layer).__name__}): its forward writes into one of its "
+                f"parameters {sorted(params)}; a gradient check cannot difference a layer "
+                "that changes its own parameters (apply a constraint such as a max-norm clip "
+                "in the optimizer step, not in forward); fastgrad restored them") from error
+        raise
+    finally:
+        for attr, value in kept.items():
+            setattr(layer, attr, value)
+        for array, flag in zip(arrays, writeable, strict=True):
+            try:
+                array.flags.writeable = flag
+            except ValueError:  # (a view whose base fastgrad does not own)
+                pass
+        if in_place:
+            target[...] = saved
+        elif name is not None:
+            layer.parameters = params
 
 
 def _exhaustive_differences(model, X, Y, epsilon, order, analytic, progress, seed):
@@ -578,9 +685,19 @@ def _exhaustive_differences(model, X, Y, epsilon, order, analytic, progress, see
     for index, layer in enumerate(model.layers):
         for name, value in getattr(layer, "parameters", {}).items():
             fn = functools.partial(_pure_loss, model, X, Y, index, name)
-            numerical[index][name] = check_gradients(
-                fn, analytic[index][name], value, 1.0, h=epsilon, method="exhaustive",
-                order=order, progress=progress, seed=seed)
+            try:
+                numerical[index][name] = check_gradients(
+                    fn, analytic[index][name], value, 1.0, h=epsilon, method="exhaustive",
+                    order=order, progress=progress, seed=seed)
+            except ValueError as error:
+                if "is not deterministic" not in str(error):
+                    raise
+                raise ValueError(
+                    f"the model's loss is not deterministic (checking layer {index} "
+                    f"{name!r}): {str(error).split(';')[0].split(': ', 2)[-1]}; a "
+                    "layer draws new random numbers at every forward (a dropout of its own?): "
+                    "hold its mask fixed while checking, as fastgrad's Dropout layers are "
+                    "held in their inference behaviour") from None
     return numerical
 
 
@@ -614,8 +731,10 @@ def _report(model, X, Y, epsilon, order, numerical, analytic, method, note, rtol
                                    verdict_reason=reason)
                 notes += [f"layer {index} {name}: {n}" for n in judgement.notes]
                 central = judgement.numerical.reshape(ana.shape)
-                counted = np.isin(judgement.status, (_verdict.OK, _verdict.FAILED,
-                                                     _verdict.UNEXAMINED)).reshape(ana.shape)
+                # (as in a result's float: unresolved elements count, kinks do not)
+                counted = _verdict.has_status(judgement.status, (
+                    _verdict.OK, _verdict.FAILED, _verdict.UNEXAMINED,
+                    _verdict.UNRESOLVED)).reshape(ana.shape)
                 entries.append(ParameterCheck(
                     layer=index, layer_name=repr(layer), parameter=name,
                     shape=tuple(ana.shape),

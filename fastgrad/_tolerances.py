@@ -60,6 +60,11 @@ ANALYTIC_ULPS = 8
 #: logits of 30) round at their own size.
 ROUNDING_PROBES = 3
 NOISE_SIGMAS = 6.0
+#: Rounding of intermediates that an ulp-sized move leaves unchanged: fourth differences at
+#: moves of PLATEAU_FRACTION of the step and an eighth of that, PLATEAU_PROBES random
+#: directions each (fastgrad.methods._plateau_rounding).
+PLATEAU_FRACTION = 1 / 512
+PLATEAU_PROBES = 2
 #: Two calls of fn at the same x may differ by this many ulps of max |fn(x)| (threaded
 #: reductions round in varying order); more, and fn is not deterministic.
 NONDETERMINISM_ULPS = 64
@@ -84,6 +89,14 @@ SECOND_LOOK_FACTORS = (10.0, 100.0, 1000.0, 10000.0)
 #: scale (its largest analytic or numerical magnitude) is not confirmed by its difference: a
 #: constant of 1e10 in fn's output, or a declared noise that large.
 SWAMPED_FRACTION = 0.5
+#: An element that passed at the first step with a rounding floor above its tolerance (rtol
+#: |a_i| + atol T_i, at least rtol times the gradient's largest magnitude) is re-differenced
+#: at a coarser step, at most COARSEST_STEP (times max(1, |x_i|)), where the floor is smaller.
+#: (Coarse steps are safe because their truncation and smoothness are measured, not assumed.)
+#: One whose floor stays above NOISE_DOMINANCE times that tolerance is unresolved: its pass
+#: would promise agreement only to within its noise, not to rtol.
+NOISE_DOMINANCE = 8.0
+COARSEST_STEP = 0.25
 #: A finer step is used only where its rounding floor is at most this fraction of the
 #: element's tolerance: a difference that cannot resolve the tolerance decides nothing.
 RESOLVE_FRACTION = 0.5

@@ -7,13 +7,17 @@ measurements to :func:`judge`, and their result's three-way verdict comes from
 The rules
 ---------
 1. **Allowance, in the element's own units.** Element ``i`` with analytic value ``a_i`` is
-   allowed ``rtol * |a_i| + atol * T_i + ANALYTIC_ULPS * eps_grad * max_j T_j + noise_i``.
+   allowed ``rtol * |a_i| + atol * T_i + ANALYTIC_ULPS * eps_grad * R_i + noise_i``.
    ``T_i`` is the magnitude of the terms that form the element, ``sum_k |dLdf_k df_k/dx_i|``,
    measured by the same differences (the rounding of a gradient computed in a dtype with
    machine epsilon ``eps`` is about ``eps * T_i``, not ``eps * |a_i|``, where terms cancel).
    ``noise_i`` is the rounding floor of the element's own difference: ``NOISE_ULPS * eps *
    S_i / h_i`` with ``S_i`` the root-sum-square of the weighted outputs the element moves. An
-   ``atol`` given by the caller is absolute and replaces the two middle terms.
+   ``atol`` given by the caller is absolute and replaces the two middle terms. ``R_i`` is
+   the largest ``T_j`` over the elements that share an output with ``i`` (where the method
+   knows fn's axis structure; for an elementwise map also ``|dLdf_i|``), else over all.
+   An element whose floor ``noise_i`` exceeds its tolerance is re-differenced at a coarser
+   step (rule 3b below); one that stays above ``NOISE_DOMINANCE`` times it is unresolved.
 2. **Within the allowance: the element is right** (``OK``).
 3. **Outside it: a second look** at finer steps ``h / 10`` to ``h / 10**4`` (never below
    ``eps**(2/3)``), each differenced at ``s`` and ``s / 2``. A step is *smooth* where the
@@ -41,6 +45,15 @@ The rules
 
    A method that cannot re-difference an element leaves it ``UNEXAMINED``; so are the
    failing elements beyond a second look's budget (the worst are examined first).
+3b. **Coarse look.** Finer steps round more, so an element whose first-step floor exceeds
+   its tolerance is differenced at a coarser step ``s`` (up to ``COARSEST_STEP``), at ``s``,
+   ``s / 2`` and ``s / 4``, with the rounding measured there by jittering the step: the
+   gaps must halve (no kink within ``s``) and two Richardson values bound the truncation.
+   It decides where it is more certain than the first step. A failure found at the first
+   and finer steps is also checked there (worst first, stopping at the first that holds):
+   where the coarse value is smooth and agrees, the finer steps rounded more than fn's
+   outputs show, and the element is ``OK`` if the coarse value resolves its tolerance,
+   ``UNRESOLVED`` if not.
 4. **Verdict** (:func:`decide`): ``"failed"`` when any element is ``FAILED``; else
    ``"inconclusive"`` when any element is ``UNRESOLVED``, ``UNEXAMINED`` or ``NAN`` or the
    method reports something it could not judge (a directional search that stopped at its
@@ -54,7 +67,10 @@ import numpy as np
 
 from ._tolerances import (
     ANALYTIC_ULPS,
+    COARSEST_STEP,
     JUMP_STABILITY,
+    NOISE_DOMINANCE,
+    NOISE_SIGMAS,
     NOISE_ULPS,
     RESOLVE_FRACTION,
     SECOND_LOOK_FACTORS,
@@ -64,6 +80,15 @@ OK, FAILED, KINK, UNRESOLVED, UNEXAMINED, NAN = range(6)
 STATUS_NAMES = ("ok", "failed", "kink", "unresolved", "unexamined", "nan")
 
 PASSED_VERDICT, FAILED_VERDICT, INCONCLUSIVE_VERDICT = "passed", "failed", "inconclusive"
+
+
+def has_status(status, statuses):
+    """Where ``status`` is one of ``statuses`` (a few codes: cheaper than ``np.isin``, whose
+    sorting dominated a small check)."""
+    mask = np.zeros(np.shape(status), dtype=bool)
+    for code in statuses:
+        mask |= status == code
+    return mask
 
 
 def noise_floor(magnitude, steps, dtype):
@@ -90,18 +115,21 @@ class Criteria:
     step_scale: float
     relative: bool
 
-    def allowance(self, analytic, terms):
-        """Per element, the allowance without the differences' noise."""
+    def allowance(self, analytic, terms, reach=None):
+        """Per element, the allowance without the differences' noise (``reach``: see
+        :attr:`Measured.reach`)."""
         magnitude = np.abs(analytic)
         if not self.atol_relative:
             return self.rtol * magnitude + self.atol
         terms = magnitude if terms is None else np.maximum(terms, 0.0)
         # the analytic value's own rounding: a backward pass rounds at the size of the terms
         # it combines, which for an element may be other elements' (an exact 0 that comes out
-        # as a residue, 1 - tanh**2 near saturation times its upstream gradient), so the
-        # largest element's terms (one NaN element must not make every allowance NaN)
-        largest = float(np.where(np.isfinite(terms), terms, 0.0).max(initial=0.0))
-        floor = ANALYTIC_ULPS * np.finfo(self.grad_dtype).eps * largest
+        # as a residue, 1 - tanh**2 near saturation times its upstream gradient): those of the
+        # elements it shares an output with where the method knows them, else the largest
+        # element's (one NaN element must not make every allowance NaN)
+        if reach is None:
+            reach = float(np.where(np.isfinite(terms), terms, 0.0).max(initial=0.0))
+        floor = ANALYTIC_ULPS * np.finfo(self.grad_dtype).eps * np.maximum(reach, terms)
         return self.rtol * magnitude + self.atol * terms + floor
 
 
@@ -124,6 +152,11 @@ class Measured:
     #: The kink indicator ``|G(h) - 2 G(h/2)|`` of order-4 differences (None for order 2):
     #: where it is within the tolerance, the first step counts as smooth.
     kink: np.ndarray = None
+    #: Per element, the largest terms its analytic computation may combine (its own and those
+    #: of elements sharing an output with it; for an elementwise map also its upstream
+    #: gradient), or None: the largest of all elements' (an element that should be 0 may
+    #: come out as a residue of a computation over other elements).
+    reach: np.ndarray = None
 
 
 class Look:
@@ -133,6 +166,8 @@ class Look:
     """
 
     cap = 64
+    #: How many noise-dominated elements one judgement may re-difference at a coarser step.
+    coarse_cap = 256
 
     def noise(self, flat_indices, step_scale):
         """The rounding floor of those elements' differences at ``step_scale``."""
@@ -163,10 +198,10 @@ class Judgement:
     notes: list = field(default_factory=list)
 
     def indices(self, *statuses):
-        return np.flatnonzero(np.isin(self.status, statuses))
+        return np.flatnonzero(has_status(self.status, statuses))
 
     def count(self, *statuses):
-        return int(np.count_nonzero(np.isin(self.status, statuses)))
+        return int(np.count_nonzero(has_status(self.status, statuses)))
 
     @property
     def n_failed(self):
@@ -198,7 +233,9 @@ def judge(measured, analytic, criteria, x_flat, look=None):
     noise = np.array(np.broadcast_to(measured.noise, numerical.shape), dtype=np.float64)
     terms = None if measured.terms is None else np.asarray(
         np.broadcast_to(measured.terms, numerical.shape), dtype=np.float64)
-    resolution = criteria.allowance(analytic, terms)
+    reach = None if measured.reach is None else np.asarray(
+        np.broadcast_to(measured.reach, numerical.shape), dtype=np.float64)
+    resolution = criteria.allowance(analytic, terms, reach)
     status = np.zeros(numerical.size, dtype=np.int8)
     finite = np.isfinite(numerical)
     status[~finite] = NAN
@@ -228,6 +265,18 @@ def judge(measured, analytic, criteria, x_flat, look=None):
                             "this method cannot re-difference single elements") + ")")
     judgement = Judgement(status=status, numerical=numerical, noise=noise,
                           allowed=resolution + noise, refined=refined, notes=notes)
+    tolerance = _tolerance_proper(judgement, analytic, resolution, criteria)
+    # (every element within a floor above its tolerance gets the coarse look; those the
+    # second look decided keep its verdict where the coarse look cannot do better: it weighed
+    # their noise at its own steps, a tie's kink among them)
+    first_step = np.ones(numerical.size, dtype=bool)
+    first_step[refined] = False
+    if look is not None and tolerance is not None:
+        _coarse_confirm(look, judgement, analytic, resolution, tolerance, criteria, x_flat)
+        _coarse_resolve(look, judgement, analytic, resolution, tolerance, criteria, x_flat)
+        _coarse_look(look, judgement, analytic, resolution, tolerance, criteria, x_flat)
+    if tolerance is not None:
+        _noise_dominated(judgement, analytic, tolerance, first_step, criteria.eval_dtype)
     if measured.upstream is not None and criteria.grad_dtype.itemsize < \
             criteria.eval_dtype.itemsize:
         _narrow_rounding(judgement, analytic, measured.upstream, criteria)
@@ -239,6 +288,241 @@ def judge(measured, analytic, criteria, x_flat, look=None):
 
 #: Most kink elements whose couplings the joint test examines (one evaluation each).
 JOINT_MAX = 4096
+#: The joint test's allowance for the noise of its one-sided changes, in noise floors (two
+#: steps of a Richardson combination, 5 floors each).
+JOINT_NOISE_SIGMAS = 10.0
+#: The coarse look's steps, as multiples of the first step (each needs COARSEST_STEP room).
+COARSE_FACTORS = (4.0, 16.0, 64.0, 256.0, 1024.0)
+
+
+def _tolerance_proper(judgement, analytic, resolution, criteria):
+    """Per element, the tolerance without the differences' noise: its allowance, at least
+    ``rtol`` times the gradient's largest magnitude (an element that should be 0 is judged
+    against the gradient's scale). None where the gradient and every difference are exactly 0
+    (nothing moved: no scale to judge a noise floor against)."""
+    finite = np.isfinite(judgement.numerical) & np.isfinite(analytic)
+    scale = max(float(np.max(np.abs(analytic[finite]), initial=0.0)),
+                float(np.max(np.abs(judgement.numerical[finite]), initial=0.0)))
+    if scale < np.finfo(np.float64).tiny:
+        return None
+    return resolution + criteria.rtol * scale
+
+
+def _coarse_look(look, judgement, analytic, resolution, tolerance, criteria, x_flat):
+    """Elements that passed only within a rounding floor larger than their tolerance are
+    re-differenced at coarser steps, where the floor is smaller (it falls as 1 / step).
+
+    At the coarse step ``s`` the element is differenced at ``s``, ``s / 2`` and ``s / 4``: two
+    Richardson values whose difference bounds the truncation of the finer one, and one-sided
+    gaps that must halve with the step (no kink within ``s``). Where that holds and the
+    finer value is more certain than the first step's, it decides: within the tolerance and
+    its uncertainty, ``OK``; both values outside, ``FAILED`` (a 5% error hidden in the floor
+    of a loss that carries a large constant); one of them outside, ``UNRESOLVED``.
+    """
+    status, numerical, noise = judgement.status, judgement.numerical, judgement.noise
+    # (an element's own allowance, not the scale-based tolerance, decides who is looked at;
+    # the most dominated first)
+    candidates = np.flatnonzero((status == OK) & (noise > resolution))
+    if candidates.size == 0:
+        return
+    order = np.argsort(-(noise[candidates] / tolerance[candidates]), kind="stable")
+    candidates = candidates[order][:look.coarse_cap]
+    fine, uncertainty, coarse, coarse_noise, truncation, valid = _coarse_values(
+        look, candidates, tolerance[candidates], criteria, x_flat)
+    better = valid & (uncertainty < noise[candidates])
+    where = candidates[better]
+    decided = {OK: 0, FAILED: 0, UNRESOLVED: 0}
+    if where.size:
+        res, ana = resolution[where], analytic[where]
+        fine, coarse, uncertainty = fine[better], coarse[better], uncertainty[better]
+        agrees = np.abs(fine - ana) <= res + uncertainty
+        both = ~agrees & (np.abs(coarse - ana) > res + coarse_noise[better]
+                          + 16 * truncation[better])
+        verdicts = np.where(agrees, OK, np.where(both, FAILED, UNRESOLVED))
+        status[where] = verdicts
+        numerical[where] = fine
+        noise[where] = uncertainty
+        judgement.allowed[where] = res + uncertainty
+        judgement.refined = np.union1d(judgement.refined, where).astype(np.intp)
+        for code in decided:
+            decided[code] = int(np.count_nonzero(verdicts == code))
+        judgement.notes.append(
+            f"{where.size} element(s) whose rounding floor exceeded their tolerance were "
+            f"re-differenced at a coarser step: {decided[OK]} agree, {decided[FAILED]} "
+            f"disagree at two steps, {decided[UNRESOLVED]} at one only")
+
+
+def _coarse_values(look, where, tolerance, criteria, x_flat, largest=False):
+    """Order-4 values of elements at a coarse step, with their uncertainty (see
+    :func:`_coarse_look`): ``(fine, uncertainty, coarse, coarse_noise, truncation, valid)``.
+
+    Each element gets the smallest factor of COARSE_FACTORS whose floor resolves its
+    tolerance, else (or with ``largest``: where the modelled floor is in doubt) the largest
+    that fits COARSEST_STEP; ``valid`` is False where none fits,
+    the gaps do not halve (a kink within the step) or a value is not finite.
+    """
+    scale = np.maximum(1.0, np.abs(x_flat[where].astype(np.float64)))
+    first = criteria.step_scale * (scale if criteria.relative else 1.0)
+    room = COARSEST_STEP * scale / first
+    chosen = np.zeros(where.size)
+    for factor in COARSE_FACTORS:
+        fits = (factor <= room) & (chosen == 0)
+        if not fits.any():
+            continue
+        # the finer Richardson value's floor, (4 n(s/4) + n(s/2)) / 3 = 6 n(s), with room
+        # for rounding the modelled floor does not see (saturated intermediates)
+        enough = 6 * COARSE_MARGIN * look.noise(where, criteria.step_scale * factor) <= \
+            RESOLVE_FRACTION * tolerance
+        # the coarsest factor that fits an element is taken when none is enough
+        coarsest = (factor == COARSE_FACTORS[-1]) | (4 * factor > room)
+        chosen[fits & ((enough & (not largest)) | coarsest)] = factor
+    out = [np.full(where.size, np.nan) for _ in range(5)]
+    valid = np.zeros(where.size, dtype=bool)
+    for factor in np.unique(chosen[chosen > 0]):
+        group = np.flatnonzero(chosen == factor)
+        elements = where[group]
+        step = criteria.step_scale * factor
+        (c1, g1), (c2, g2), (c3, g3) = (look.differences(elements, step / k)
+                                        for k in (1, 2, 4))
+        n1, n2, n3 = (look.noise(elements, step / k) for k in (1, 2, 4))
+        # the rounding actually seen: the finest of the three steps, jittered by a few parts
+        # in 64 (truncation moves smoothly with the step and is fitted out; rounding does
+        # not), scaled to the other steps as 1 / step
+        jittered = np.stack([c3] + [look.differences(elements, step / 4 * (1 + j / 64))[0]
+                                    for j in JITTERS])
+        n3 = np.maximum(n3, NOISE_SIGMAS * _detrended_sigma(jittered))
+        n2, n1 = np.maximum(n2, n3 / 2), np.maximum(n1, n3 / 4)
+        fine, fine_noise = c3 + (c3 - c2) / 3.0, (4 * n3 + n2) / 3.0
+        coarse, coarse_noise = c2 + (c2 - c1) / 3.0, (4 * n2 + n1) / 3.0
+        # the finer value's truncation is a sixteenth of the coarser one's where the step is
+        # in the asymptotic range: the two values differ much less than the plain
+        # differences do (a kink at x smooth to first order, relu(v)**2 at 0, leaves an error
+        # proportional to the step, which Richardson does not remove); else their difference
+        # itself bounds it
+        spread = np.abs(coarse - fine) + coarse_noise + fine_noise
+        asymptotic = np.abs(coarse - fine) <= 0.25 * np.abs(c2 - c3) + coarse_noise + fine_noise
+        truncation = np.where(asymptotic, spread / 15.0, spread)
+        tol = tolerance[group]
+        smooth = ((np.abs(g1 - 2 * g2) <= tol + n1 + 2 * n2)
+                  & (np.abs(g2 - 2 * g3) <= tol + n2 + 2 * n3))
+        for array, values in zip(out, (fine, fine_noise + truncation, coarse, coarse_noise,
+                                       truncation), strict=True):
+            array[group] = values
+        valid[group] = smooth & np.isfinite(fine) & np.isfinite(coarse)
+    return (*out, valid)
+
+
+#: The jitters (in 64ths of the step) of the coarse look's measured rounding.
+JITTERS = (1, 2, 3, 4, 5, 6)
+#: The coarse look's step leaves this factor of room below the tolerance for rounding the
+#: modelled floor does not see; the jitter measures what is there.
+COARSE_MARGIN = 64.0
+
+
+def _detrended_sigma(samples):
+    """Per column, the standard deviation of ``samples`` (rows: steps 0, 1, 2, 3 / 64 apart)
+    about their least-squares line in the step."""
+    offsets = np.arange(samples.shape[0], dtype=np.float64)
+    offsets -= offsets.mean()
+    mean = samples.mean(axis=0)
+    slope = (offsets @ (samples - mean)) / (offsets @ offsets)
+    residual = samples - mean - np.outer(offsets, slope)
+    return np.sqrt(np.sum(residual ** 2, axis=0) / (samples.shape[0] - 2))
+
+
+def _coarse_confirm(look, judgement, analytic, resolution, tolerance, criteria, x_flat):
+    """A failure found at the first and finer steps must hold at a coarser one too.
+
+    Finer steps round more, and an intermediate that rounds more than fn's outputs show (the
+    ``1 + tanh(u)`` of GELU at u = -8, ``log(1 + exp(v))`` at v = -25) can make them
+    disagree in a correct gradient. Failed elements, worst first, are differenced at a
+    coarse step (see :func:`_coarse_look`); one whose coarse value is smooth, resolves its
+    tolerance and agrees is ``OK``. Checking stops at the first failure that holds there.
+    """
+    failed = judgement.indices(FAILED)
+    if failed.size == 0:
+        return
+    ratio = np.abs(judgement.numerical[failed] - analytic[failed]) / np.maximum(
+        judgement.allowed[failed], 1e-300)
+    failed = failed[np.argsort(-ratio, kind="stable")][:look.coarse_cap]
+    cleared = []
+    for start in range(0, failed.size, 8):
+        batch = failed[start:start + 8]
+        fine, uncertainty, _, _, _, valid = _coarse_values(
+            look, batch, tolerance[batch], criteria, x_flat, largest=True)
+        res = resolution[batch]
+        within = valid & (np.abs(fine - analytic[batch]) <= res + uncertainty)
+        cleared.append((batch[within], fine[within], uncertainty[within],
+                        np.where(uncertainty[within] <= res[within], OK, UNRESOLVED)))
+        if not within.all():
+            break
+    where = np.concatenate([c[0] for c in cleared])
+    if where.size == 0:
+        return
+    verdicts = np.concatenate([c[3] for c in cleared])
+    judgement.status[where] = verdicts
+    judgement.numerical[where] = np.concatenate([c[1] for c in cleared])
+    judgement.noise[where] = np.concatenate([c[2] for c in cleared])
+    judgement.allowed[where] = resolution[where] + judgement.noise[where]
+    judgement.refined = np.union1d(judgement.refined, where).astype(np.intp)
+    n_ok = int(np.count_nonzero(verdicts == OK))
+    judgement.notes.append(
+        f"{where.size} element(s) disagreed at the first and finer steps but agree at a "
+        f"coarser, smooth one within its measured rounding: the finer steps rounded more than "
+        f"fn's outputs show (saturated intermediates); {n_ok} resolve their tolerance there "
+        f"(passed), {where.size - n_ok} do not (unresolved)")
+
+
+def _coarse_resolve(look, judgement, analytic, resolution, tolerance, criteria, x_flat):
+    """Unresolved elements (no finer step was usable: an explicit step at a large |x|; or
+    finer steps too noisy) get a coarse look too: where it is smooth and resolves the
+    tolerance it decides, ``OK`` or ``FAILED`` (both of its values outside). A kink within
+    the coarse step leaves them unresolved."""
+    # (and elements excused as kinks smooth to first order, whose only evidence is that their
+    # finer values kept moving: where a coarser step is smooth and in its asymptotic range,
+    # there is no kink within it, and rounding moved them; a kink at x leaves them as they are)
+    unresolved = judgement.indices(UNRESOLVED, KINK)[:look.coarse_cap]
+    if unresolved.size == 0:
+        return
+    fine, uncertainty, coarse, coarse_noise, truncation, valid = _coarse_values(
+        look, unresolved, tolerance[unresolved], criteria, x_flat, largest=True)
+    res, ana = resolution[unresolved], analytic[unresolved]
+    decides = valid & (uncertainty <= res)
+    agrees = decides & (np.abs(fine - ana) <= res + uncertainty)
+    disagrees = decides & ~agrees & (np.abs(coarse - ana) > res + coarse_noise
+                                     + 16 * truncation)
+    changed = agrees | disagrees
+    if not changed.any():
+        return
+    where = unresolved[changed]
+    judgement.status[where] = np.where(agrees[changed], OK, FAILED)
+    judgement.numerical[where] = fine[changed]
+    judgement.noise[where] = uncertainty[changed]
+    judgement.allowed[where] = res[changed] + uncertainty[changed]
+    judgement.refined = np.union1d(judgement.refined, where).astype(np.intp)
+    judgement.notes.append(
+        f"{where.size} element(s) no finer step could judge were judged at a coarser, smooth "
+        f"step: {int(agrees.sum())} agree, {int(disagrees.sum())} disagree at two steps")
+
+
+def _noise_dominated(judgement, analytic, tolerance, first_step, criteria_dtype):
+    """A pass within a rounding floor far above the tolerance promises nothing at rtol: such
+    elements are unresolved (a large constant in fn's output, a float32 loss summed over
+    thousands of terms, saturated intermediates)."""
+    # (an element whose analytic and numerical values are both within its floor of 0 is
+    # consistently zero: nothing there for an error to hide in beyond the floor itself)
+    zero = (np.abs(judgement.numerical) <= judgement.noise) & (
+        np.abs(analytic) <= judgement.noise)
+    dominated = (judgement.status == OK) & (judgement.noise > NOISE_DOMINANCE * tolerance) \
+        & ~zero & first_step
+    if dominated.any():
+        judgement.status[dominated] = UNRESOLVED
+        worst = float(np.max(judgement.noise[dominated] / tolerance[dominated]))
+        judgement.notes.append(
+            f"{int(dominated.sum())} element(s) agree only within a rounding floor up to "
+            f"{worst:.3g} x their tolerance, also at the coarsest usable step: the "
+            f"differences in {criteria_dtype} cannot check them to rtol (a large constant in "
+            "fn's output? subtract it; a float32 computation? difference it in float64)")
 
 
 def _narrow_rounding(judgement, analytic, upstream, criteria):
@@ -286,20 +570,24 @@ def _joint_kinks(look, judgement, analytic, resolution, criteria, x_flat):
     moved = look.coupled(kinks, step)
     pieces = _components(moved)
 
-    def violates(members):
+    def along(members, coefficients):
         # one-sided changes at the step and at half of it; their Richardson combination is
         # the first-order change along the direction (the curvature of fn's smooth part would
         # otherwise count against a sum of many exact one-sided derivatives)
-        up1, down1, steps = look.jointly(members, step)
-        up2, down2, _ = look.jointly(members, step / 2)
+        up1, down1, steps = look.jointly(members, step, coefficients)
+        up2, down2, _ = look.jointly(members, step / 2, coefficients)
         up, down = 4 * up2 - up1, 4 * down2 - down1
         change = float(np.dot(analytic[members], steps))
-        slack = float(np.sum(resolution[members] * steps)) + 2 * 5 * float(
-            np.sum(look.noise(members, step) * steps))
+        magnitude = np.abs(steps)
+        slack = float(np.sum(resolution[members] * magnitude)) + JOINT_NOISE_SIGMAS * float(
+            np.sum(look.noise(members, step) * magnitude))
         low, high = min(up, down), max(up, down)
         if low - slack <= change <= high + slack:
             return None
         return FAILED if high - low <= 2 * slack else UNRESOLVED
+
+    def violates(members):
+        return along(members, None)
 
     violating = []
     unresolved = []
@@ -327,6 +615,15 @@ def _joint_kinks(look, judgement, analytic, resolution, criteria, x_flat):
             "together fn has a kink along their joint direction as well and their gradient "
             "lies outside both of its one-sided slopes there (several units exactly at a kink "
             "at once): neither right nor wrong by differences (try another x)")
+    # and along x itself, every element moved in proportion to its value: there a max or a
+    # ReLU of linear pieces is smooth (positively homogeneous) even where moving the kink
+    # elements alike crosses the kink (tied pieces that grow at different rates)
+    everything = np.flatnonzero(has_status(judgement.status, (OK, KINK)))
+    values = x_flat.astype(np.float64)
+    if not violating and everything.size == values.size and everything.size <= JOINT_MAX \
+            and np.any(values != 0) and along(everything, values / np.max(np.abs(values))) \
+            == FAILED:
+        violating.append(judgement.indices(KINK))
     if violating:
         blamed = np.concatenate(violating)
         judgement.status[blamed] = FAILED
@@ -571,7 +868,8 @@ def decide(judgement, blockers=()):
         return FAILED_VERDICT, (f"{n_failed} element(s) disagree with the analytic gradient "
                                 f"at two steps{more}")
     reasons = []
-    for code, what in ((UNRESOLVED, "could not be judged (non-smooth at every usable step)"),
+    for code, what in ((UNRESOLVED, "could not be judged (non-smooth, or rounding above their "
+                                   "tolerance, at every usable step: the notes say which)"),
                        (UNEXAMINED, "are outside tolerance and were not re-examined"),
                        (NAN, "gave NaN or inf differences")):
         count = judgement.count(code)

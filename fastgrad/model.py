@@ -118,6 +118,10 @@ class Model:
         if not all(hasattr(layer, attr) for attr in ("forward", "backward", "parameters")):
             raise TypeError("layer: expected a layer with forward, backward and parameters, "
                             f"got {type(layer).__name__}")
+        if not callable(getattr(layer, "build", None)):
+            raise TypeError(f"layer: {type(layer).__name__} has no build(n_in, *, dtype, rng) "
+                            "method; a layer must create its parameters there and "
+                            "return its output width (return n_in for a layer that keeps it)")
         self.layers.append(layer)
         self._trainer = None
 

@@ -316,3 +316,256 @@ def test_an_error_of_fn_that_mentions_read_only_is_its_own():
 
     with pytest.raises(ValueError, match="the config is read-only"):
         check_gradients(fn, x, x)
+
+
+@pytest.mark.parametrize("method", ["exhaustive", "colored", "directional"])
+def test_an_error_in_a_probe_that_moves_every_element_names_the_element(method):
+    # a variance at its bound: any move below 0 raises; the probes that move every element
+    # at once (the rounding probes, a colored group) must still say which element it was
+    x = np.abs(np.random.default_rng(0).normal(size=(5, 4))) + 0.1
+    x[3, 2] = 0.0
+
+    def fn(v):
+        if np.any(v < 0):
+            raise ValueError("variance must be >= 0")
+        return v ** 2
+
+    with pytest.raises(ValueError, match="variance") as info:
+        check_gradients(fn, 2 * x, x, method=method)
+    assert any("element (3, 2) alone" in note for note in info.value.__notes__), \
+        info.value.__notes__
+
+
+@pytest.mark.parametrize("method", ["exhaustive", "colored", "directional"])
+def test_fn_cannot_make_its_argument_writeable_again(method):
+    def sneaky(v):
+        v.flags.writeable = True
+        np.tanh(v, out=v)
+        return v
+
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    before = x.copy()
+    with pytest.raises(ValueError, match="writes into its input"):
+        check_gradients(sneaky, 1 - np.tanh(x) ** 2, x, method=method)
+    assert np.array_equal(x, before)
+
+
+def test_a_write_made_only_on_a_far_probe_is_reported():
+    # fn clips in place only when out of range, which only the colored pattern probe's move
+    # across x's whole range reaches: that probe may not swallow the write
+    def fn(v):
+        if np.abs(v).max() > 3:
+            np.clip(v, -3, 3, out=v)
+        return np.tanh(v)
+
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    with pytest.raises(ValueError, match="writes into its input"):
+        check_gradients(fn, 1 - np.tanh(x) ** 2, x, method="colored")
+
+
+def test_a_layer_without_build_is_refused_when_added():
+    class Square:
+        def __init__(self):
+            self.parameters = {}
+
+        def forward(self, X):
+            self.X = X
+            return X ** 2
+
+        def backward(self, dY):
+            return 2 * self.X * dY
+
+    net = model.Model()
+    with pytest.raises(TypeError, match=r"Square has no build\(n_in"):
+        net.add(Square())
+
+
+class _Scale:
+    """A user's layer that reads its parameter through an alias (self.s)."""
+
+    trainable = True
+
+    def __init__(self, clip=None):
+        self.parameters, self.gradients, self.cache = {}, {}, {}
+        self.clip = clip
+
+    def build(self, n_in, *, dtype=np.float64, rng=None):
+        self.s = np.linspace(0.5, 1.5, n_in).reshape(1, -1).astype(dtype)
+        self.parameters = {"s": self.s}
+        return n_in
+
+    def forward(self, X):
+        if self.clip is not None:  # a max-norm style constraint, applied in place
+            np.clip(self.s, -self.clip, self.clip, out=self.s)
+        self.X = X
+        return X * self.s
+
+    def backward(self, dY):
+        self.gradients = {"s": (dY * self.X).sum(0, keepdims=True)}
+        return dY * self.s
+
+
+def _scaled_net(layer):
+    net = model.Model()
+    net.add(layers.Dense(4, activation="tanh"))
+    net.add(layer)
+    net.add(layers.Dense(2))
+    net.configure(input_size=3, cost_type=costs.MSE(), seed=0)
+    rng = np.random.default_rng(0)
+    return net, rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
+
+
+def test_a_layer_reading_its_parameter_through_an_alias_is_checked():
+    # the check used to swap the parameters dictionary, which an alias does not see: every
+    # difference was 0 and a correct layer failed
+    net, X, Y = _scaled_net(_Scale())
+    result = utils.gradient_check(net, X, Y)
+    assert result.verdict == "passed", repr(result)
+
+
+def test_a_layer_writing_into_its_parameter_is_named_and_the_model_restored():
+    net, X, Y = _scaled_net(_Scale(clip=1.2))
+    before = net.layers[1].s.copy()
+    with pytest.raises(ValueError, match=r"layer 1 \(_Scale\): its forward writes into"):
+        utils.gradient_check(net, X, Y)
+    assert np.array_equal(net.layers[1].s, before)
+    assert net.layers[1].parameters["s"] is net.layers[1].s
+
+
+def test_a_numba_function_assigning_into_its_argument_gets_the_same_message():
+    numba = pytest.importorskip("numba")
+
+    @numba.njit
+    def fn(v):
+        for i in range(v.shape[0]):
+            v[i] = np.tanh(v[i])
+        return v.copy()
+
+    x = np.random.default_rng(0).normal(size=5)
+    before = x.copy()
+    with pytest.raises(ValueError, match=r"writes into its input.*Numba"):
+        check_gradients(fn, 1 - np.tanh(x) ** 2, x, method="exhaustive")
+    assert np.array_equal(x, before)
+
+
+@pytest.mark.parametrize("method", ["auto", "exhaustive", "colored", "directional"])
+@pytest.mark.parametrize("write", ["add.at", "sort", "shuffle"])
+def test_every_way_of_writing_into_the_argument_gets_the_same_error(method, write):
+    # np.add.at writes through NumPy's read-only flag; sort and shuffle word the refusal
+    # their own way: each is the same clear error, before any verdict
+    def fn(v):
+        if write == "add.at":
+            np.add.at(v, (0, 0), 1.0)
+        elif write == "sort":
+            v.sort(axis=-1)
+        else:
+            np.random.default_rng(0).shuffle(v)
+        return np.tanh(v)
+
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    before = x.copy()
+    with pytest.raises(ValueError, match="writes into its input"):
+        check_gradients(fn, 1 - np.tanh(x) ** 2, x, method=method)
+    assert np.array_equal(x, before)
+
+
+@pytest.mark.parametrize("output, words", [
+    (lambda v: np.ma.masked_less(np.tanh(v), 0.0), "masked array"),
+    (lambda v: np.tanh(v).astype(np.float16), "float16"),
+    (lambda v: np.tanh(v.astype(np.float16)), "float16"),
+])
+def test_outputs_a_difference_cannot_use_are_refused_by_name(output, words):
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    with pytest.raises(TypeError, match=words):
+        check_gradients(output, 1 - np.tanh(x) ** 2, x)
+
+
+@pytest.mark.parametrize("scale", ["outputs", "dLdf"])
+def test_magnitudes_whose_floors_would_overflow_are_refused(scale):
+    # squares of 1e200 overflow: every tolerance became inf and a 3x error passed
+    rng = np.random.default_rng(0)
+    x, dLdY = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    big = 1e200
+    if scale == "outputs":
+        fn, weights = (lambda v: big * np.tanh(v)), dLdY
+    else:
+        fn, weights = np.tanh, big * dLdY
+    wrong = big * (1 - np.tanh(x) ** 2) * dLdY
+    wrong[1, 3] *= 3
+    with pytest.raises(ValueError, match=r"fn\(x\) \* dLdf: reaches .*rescale"):
+        check_gradients(fn, wrong, x, weights, method="exhaustive")
+
+
+class _Gain:
+    trainable = True
+
+    def __init__(self, kind="right"):
+        self.kind = kind
+        self.gradients, self.cache = {}, {}
+
+    def build(self, n_in, *, dtype=np.float64, rng=None):
+        self._s = np.linspace(0.5, 1.5, n_in).reshape(1, -1)
+        self.running_mean = np.zeros((1, n_in))
+        return n_in
+
+    @property
+    def parameters(self):
+        if not hasattr(self, "_s"):  # before build
+            return {}
+        if self.kind == "copies":
+            return {"s": self._s.copy()}
+        if self.kind == "float":
+            return {"s": self._s, "bias": 1.3}
+        return {"s": self._s}
+
+    def forward(self, X):
+        self.running_mean = 0.9 * self.running_mean + 0.1 * X.mean(axis=-2, keepdims=True)
+        self.X = X
+        return X * self._s
+
+    def backward(self, dY):
+        grad = (dY * self.X).sum(0, keepdims=True)
+        self.gradients = {"s": grad.reshape(-1) if self.kind == "flat" else grad}
+        return dY * self._s
+
+
+@pytest.mark.parametrize("kind, error, words", [
+    ("copies", ValueError, r"layer 1 \(_Gain\): parameters returns new arrays"),
+    ("float", TypeError, r"layer 1 \(_Gain\): parameter 'bias' must be a float array"),
+    ("flat", ValueError, r"layer 1 \(_Gain\): gradients\['s'\] has shape \(4,\)"),
+])
+def test_a_layer_whose_parameters_fastgrad_cannot_use_is_named(kind, error, words):
+    net, X, Y = _scaled_net(_Gain(kind))
+    with pytest.raises(error, match=words):
+        utils.gradient_check(net, X, Y)
+
+
+def test_a_layer_updating_running_statistics_is_restored():
+    net, X, Y = _scaled_net(_Gain())
+    before = net.layers[1].running_mean.copy()
+    assert utils.gradient_check(net, X, Y).verdict == "passed"
+    assert net.layers[1].running_mean.shape == before.shape
+    assert np.array_equal(net.layers[1].running_mean, before)
+
+
+def test_an_infinite_loss_at_X_is_refused_by_name():
+    net = model.Model()
+    net.add(layers.Dense(3, activation="softmax"))
+    net.configure(input_size=2, cost_type=costs.CategoricalCrossentropy(), seed=0)
+    net.layers[0].parameters["W"][...] = 1e4  # saturates: a log of 0
+    X = np.array([[1.0, -1.0], [2.0, 0.5]])
+    Y = np.array([[0, 1, 0], [0, 0, 1]])
+    net.layers[0].parameters["W"][:, 0] = 2e4
+    with pytest.raises(ValueError, match="loss at X is inf"):
+        utils.gradient_check(net, X, Y, method="exhaustive")
+
+
+def test_a_layer_drawing_a_new_mask_at_every_forward_is_named():
+    class Noisy(_Gain):
+        def forward(self, X):
+            self.X = X
+            return X * self._s * np.random.default_rng().uniform(0.5, 1.5, X.shape[-1])
+
+    net, X, Y = _scaled_net(Noisy())
+    with pytest.raises(ValueError, match=r"loss is not deterministic \(checking layer"):
+        utils.gradient_check(net, X, Y)

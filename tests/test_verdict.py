@@ -338,3 +338,224 @@ def test_a_large_constant_in_the_output_makes_no_gradient_pass(method):
     # without the constant the same numbers are judged
     assert check_gradients(lambda v: 0.5 * ((X @ v - y) ** 2).mean(), good, w, method=method,
                            seed=0).verdict == "passed"
+
+
+@pytest.mark.parametrize("method", ["auto", "exhaustive", "colored", "directional"])
+@pytest.mark.parametrize("constant", [1e8, 1e9])
+def test_a_constant_too_small_to_swamp_does_not_hide_a_percent_error(method, constant):
+    # 1e9 + a loss: the first step's floor is ~1e5 x rtol |a|, which let a 5% (directional:
+    # 20%) error pass; a coarser step, whose smoothness and truncation are measured, resolves
+    # the element, and where it cannot the element is unresolved, never passed
+    rng = np.random.default_rng(0)
+    X, y, w = rng.normal(size=(32, 8)), rng.normal(size=32), rng.normal(size=8)
+
+    def fn(v):
+        return constant + 0.5 * ((X @ v - y) ** 2).mean()
+
+    good = X.T @ (X @ w - y) / 32
+    for rel in (0.01, 0.05, 0.2):
+        bad = good.copy()
+        bad[3] *= 1 + rel
+        assert check_gradients(fn, bad, w, method=method, seed=0).verdict == "failed"
+    assert check_gradients(fn, good, w, method=method, seed=0).verdict != "failed"
+
+
+def _corpus_loss(n_tokens=4096):
+    """A float32 cross-entropy summed over many tokens, as a function of the embedding."""
+    rng = np.random.default_rng(1)
+    n_vocab, dim, n_classes = 40, 8, 12
+    E = (0.5 * rng.normal(size=(n_vocab, dim))).astype(np.float32)
+    Wo = (0.5 * rng.normal(size=(dim, n_classes))).astype(np.float32)
+    tokens, labels = rng.integers(0, n_vocab, n_tokens), rng.integers(0, n_classes, n_tokens)
+
+    def fn(v):
+        z = v.astype(np.float32)[tokens] @ Wo
+        z = z - z.max(-1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(-1, keepdims=True))
+        return -log_p[np.arange(n_tokens), labels].sum()
+
+    z = E[tokens].astype(np.float64) @ Wo
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    p[np.arange(n_tokens), labels] -= 1
+    grad = np.zeros(E.shape)
+    np.add.at(grad, tokens, p @ Wo.T.astype(np.float64))
+    return fn, E, grad
+
+
+def test_a_float32_loss_over_thousands_of_terms_is_judged_at_a_coarser_step():
+    # the summed loss is ~1e4 in float32: at the first step the floor reached 17% of an
+    # element and a 10% error passed; at a coarser step the floor is a tenth of that
+    fn, E, grad = _corpus_loss()
+    assert check_gradients(fn, grad.astype(np.float32), E, method="exhaustive",
+                           seed=0).verdict == "passed"
+    # the floors are alike across elements: the smallest sizeable elements have the largest
+    # floor relative to themselves
+    magnitude = np.abs(grad).reshape(-1)
+    sizeable = np.flatnonzero(magnitude >= 0.1 * magnitude.max())
+    for index in sizeable[np.argsort(magnitude[sizeable])][:3]:
+        bad = grad.copy().reshape(-1)
+        bad[index] *= 1.1
+        result = check_gradients(fn, bad.reshape(E.shape).astype(np.float32), E,
+                                 method="exhaustive", seed=0)
+        assert result.verdict == "failed", repr(result)
+
+
+def _gelu(v):
+    c = np.sqrt(2 / np.pi)
+    return 0.5 * v * (1 + np.tanh(c * (v + 0.044715 * v ** 3)))
+
+
+def _gelu_derivative(x):
+    # without cancellation: (1 + tanh z) / 2 = sigmoid(2 z)
+    c = np.sqrt(2 / np.pi)
+    z = c * (x + 0.044715 * x ** 3)
+    s = 1 / (1 + np.exp(-2 * z))
+    return s + 2 * x * s * (1 - s) * c * (1 + 3 * 0.044715 * x * x)
+
+
+@pytest.mark.parametrize("method", ["auto", "exhaustive", "colored"])
+def test_a_forward_that_rounds_more_than_its_output_is_not_failed(method):
+    # GELU's 1 + tanh(u) at u = -8 rounds at 1, not at its own size 1e-7: an ulp-sized move
+    # of x does not show it, so the finer steps' disagreement was confirmed as a failure
+    x = np.array([-5.0, -4.8, -6.0, 1.0])
+    result = check_gradients(_gelu, _gelu_derivative(x), x, method=method, seed=0)
+    assert result.verdict != "failed", repr(result)
+    # the same rounding does not hide a real error there
+    wrong = _gelu_derivative(x) * np.array([1.0, 1.0, 1.0, 1.001])
+    assert check_gradients(_gelu, wrong, x, method=method, seed=0).verdict == "failed"
+
+
+def test_the_float_of_an_inconclusive_result_does_not_read_as_a_pass():
+    # a float32 gradient of 1e-7 that is 2x wrong cannot be told from right at float32's
+    # rounding of its upstream gradient: inconclusive, and its float (the old API's relative
+    # error, `check_gradients(...) < 1e-6`) counts those elements instead of reading 0.0
+    x = np.random.default_rng(0).normal(size=50).astype(np.float32)
+    scale = 1e-7
+
+    def fn(v):
+        return scale * np.tanh(v).sum()
+
+    good = (scale * (1 - np.tanh(x) ** 2)).astype(np.float32)
+    result = check_gradients(fn, 2 * good, x, method="exhaustive", seed=0)
+    assert result.verdict != "passed"
+    assert float(result) > 0.1
+
+
+@pytest.mark.parametrize("method", ["exhaustive", "colored", "structured"])
+def test_one_stiff_element_does_not_set_every_elements_rounding_floor(method):
+    # float32, elementwise: the analytic value's rounding allowance came from the largest
+    # element's terms, so one entry of 1e8 allowed 56 on an element of 0.7 and a 7x error
+    # passed; an element's backward combines the terms of its own outputs only
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    dLdY = np.ones((5, 4), np.float32)
+    dLdY[2, 1] = 1e8
+    tanh = activations.TanH()
+    fn = tanh.forward if method == "structured" else np.tanh
+    right = tanh.backward(x, dLdY)
+    wrong = right.copy()
+    wrong[0, 0] *= 7
+    assert check_gradients(fn, right, x, dLdY, method=method, seed=0).verdict == "passed"
+    assert check_gradients(fn, wrong, x, dLdY, method=method, seed=0).verdict == "failed"
+
+
+def test_a_function_that_oscillates_on_a_scale_below_its_step_is_never_failed():
+    # sin at x = 1e8: the relative step (605) spans 96 periods; the fourth differences that
+    # measure rounding took the oscillation for a rounding plateau, the inflated floor passed
+    # the first steps for smooth, and the correct gradient failed -- with a verdict that moved
+    # with the seed
+    x = np.array([1e8, 0.3])
+    verdicts = {check_gradients(np.sin, np.cos(x), x, method=method, seed=seed).verdict
+                for method in ("exhaustive", "colored") for seed in range(4)}
+    assert "failed" not in verdicts and len(verdicts) == 1, verdicts
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", ["auto", "exhaustive", "colored"])
+def test_an_unscaled_feature_does_not_excuse_the_intercept(dtype, method):
+    # linear regression with an unscaled feature (an income in dollars): the terms measured
+    # from one-sided changes carried the income weight's curvature, and the analytic floor
+    # took the largest element's terms for every element: the intercept passed with its sign
+    # flipped (float32) or 10% off (float64)
+    rng = np.random.default_rng(0)
+    n = 200
+    income, age = rng.uniform(2e4, 2e5, n), rng.uniform(20, 70, n)
+    F = np.stack([np.ones(n), age, income], 1)
+    w = np.array([0.5, 0.01, 2e-6])
+    y = F @ w + 0.1 * rng.normal(size=n)
+    w = (w * (1 + 0.05 * rng.normal(size=3))).astype(np.float32).astype(np.float64)
+
+    def fn(v):
+        return ((F.astype(v.dtype) @ v - y.astype(v.dtype)) ** 2).mean()
+
+    grad = 2 * F.T @ (F @ w - y) / n
+    w, right = w.astype(dtype), grad.astype(dtype)
+    assert check_gradients(fn, right, w, method=method, seed=0).verdict == "passed"
+    for factor in ([-1, 1, 1], [1.1, 1, 1]):
+        wrong = (grad * factor).astype(dtype)
+        assert check_gradients(fn, wrong, w, method=method, seed=0).verdict == "failed"
+
+
+@pytest.mark.parametrize("method", ["auto", "exhaustive", "colored"])
+def test_every_tied_piece_of_a_maxout_given_the_gradient_fails(method):
+    # integer inputs and ternary weights (a quantised net) tie two pieces of a maxout; each
+    # element of "every tied piece gets the gradient" is a one-sided derivative, and moving
+    # the kink elements alike crosses the kink; along x itself (a max of linear pieces is
+    # positively homogeneous) fn is smooth and the gradient predicts twice its slope
+    x = np.array([[1.0, -2.0, 2.0, 2.0, -1.0, -2.0]])
+    W = np.array([[-1, -1, -1, 0, 0, -1], [0, 0, 0, 1, -1, 1], [1, 1, 1, -1, -1, 0]], float)
+    dY = np.array([-1.0968064])
+
+    def fn(v):
+        return (v @ W.T).max(-1)
+
+    first = dY[:, None] * W[0]
+    every = dY[:, None] * (W[0] + W[1])
+    assert check_gradients(fn, first, x, dY, method=method, seed=0).verdict == "passed"
+    assert check_gradients(fn, every, x, dY, method=method, seed=0).verdict == "failed"
+
+
+def test_a_failed_directional_check_does_not_read_as_a_pass():
+    # the directions agree once the wrong element is taken out of them: the float of the
+    # result (the old API's relative error, `< 1e-6`) counts the located element too
+    rng = np.random.default_rng(0)
+    x, dLdY = rng.normal(size=(8, 8)), rng.normal(size=(8, 8))
+    grad = (1 - np.tanh(x) ** 2) * dLdY
+    grad[3, 5] *= 1.1
+    result = check_gradients(np.tanh, grad, x, dLdY, method="directional", seed=0)
+    assert result.verdict == "failed" and float(result) > 1e-3
+
+
+def test_rounding_that_keeps_moving_finer_values_is_no_kink():
+    # textbook binary cross-entropy at a confident wrong prediction (logit 14.8, label 0):
+    # 1 - p cancels, the finer steps' values kept moving with the rounding, and a gradient
+    # 10% too large was excused as "a kink smooth to first order" while the right one was
+    # inconclusive; a coarser step, smooth and in its asymptotic range, decides both
+    z = np.array([14.79232949706439])
+
+    def bce(v):
+        p = 1 / (1 + np.exp(-v))
+        return -np.log(1 - p).mean()
+
+    exact = 1 / (1 + np.exp(-z))
+    for method in ("auto", "exhaustive", "colored", "directional"):
+        assert check_gradients(bce, exact, z, method=method, seed=0).verdict == "passed"
+        assert check_gradients(bce, 1.01 * exact, z, method=method, seed=0).verdict == "failed"
+
+
+@pytest.mark.parametrize("h", [1e-4, 1e-5])
+def test_an_explicit_step_at_a_large_x_still_judges_its_elements(h):
+    # log-cosh on predictions near 1e6 with a small explicit h: every finer step is below
+    # what x resolves, so nothing was re-differenced and sign(r) for tanh(r) was inconclusive
+    rng = np.random.default_rng(0)
+    target = 1e6 + rng.normal(size=30)
+    x = target + rng.normal(scale=2.0, size=30)
+
+    def fn(v):
+        return np.log(np.cosh(v - target)).sum()
+
+    right, wrong = np.tanh(x - target), np.sign(x - target)
+    for method in ("exhaustive", "colored"):
+        assert check_gradients(fn, right, x, h=h, method=method, seed=0).verdict == "passed"
+        assert check_gradients(fn, wrong, x, h=h, method=method, seed=0).verdict == "failed"

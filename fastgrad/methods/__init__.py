@@ -15,6 +15,8 @@ from .._tolerances import (
     FALLBACK_WORK_FACTOR,
     NOISE_SIGMAS,
     NOISE_ULPS,
+    PLATEAU_FRACTION,
+    PLATEAU_PROBES,
     ROUNDING_PROBES,
     WORK_BUDGET,
 )
@@ -78,18 +80,35 @@ class Problem:
     def call(self, value, where):
         """Call ``fn(value)``; on an exception add a note saying where, and re-raise."""
         self.n_evaluations += 1
+        # (a small argument is also compared after the call: a write through NumPy's read-only
+        # flag, as ufunc.at makes, would otherwise pass unseen)
+        before = np.array(value, copy=True) if np.size(value) <= VERIFY_WRITES_MAX else None
         try:
             output = self.fn(read_only(value))
-        except ValueError as error:
-            # NumPy's words when fn writes into its (read-only) argument
-            if any(words in str(error) for words in ("destination is read-only",
-                                                     "output array is read-only")):
-                raise ValueError(MODIFIED_INPUT) from error
-            _add_note(error, f"fastgrad: raised while evaluating fn {where}")
-            raise
         except Exception as error:
+            if self._write_refused(value, error):
+                raise ModifiedInput(MODIFIED_INPUT + (
+                    " (Numba: a compiled fn that assigns into its argument does not compile "
+                    "for a read-only array)" if type(error).__name__ == "TypingError" else
+                    "")) from error
             _add_note(error, f"fastgrad: raised while evaluating fn {where}")
+            blame = self._blame(value, error)
+            if blame:
+                _add_note(error, f"fastgrad: {blame}")
             raise
+        if before is not None and not np.array_equal(before, value, equal_nan=True):
+            if np.asarray(value).flags.writeable:  # fastgrad's buffer, restored at once
+                value[...] = before
+            raise ModifiedInput(MODIFIED_INPUT)
+        if isinstance(output, np.ma.MaskedArray) and np.ma.is_masked(output):
+            raise TypeError(f"fn: returned a masked array with masked entries {where}; "
+                            "fastgrad differences sum(fn(x) * dLdf) over every output: return "
+                            "np.ma.filled(out, 0) (masked entries count as 0) or the values "
+                            "you mean")
+        if isinstance(output, np.ndarray) and output.dtype == np.float16:
+            raise TypeError(f"fn: returned float16 outputs {where}; their rounding (eps "
+                            "~1e-3) is too coarse for finite differences: compute in float32 "
+                            "or float64")
         if output is None or isinstance(output, tuple):
             what = "None" if output is None else f"a tuple of {len(output)}"
             raise TypeError(f"fn: returned {what} {where}; expected an array of outputs (a "
@@ -102,6 +121,70 @@ class Problem:
         except (ValueError, TypeError) as error:
             raise TypeError(f"fn: returned a {type(output).__name__} that is not an array of "
                             f"numbers {where} ({error})") from None
+
+    def _write_refused(self, value, error):
+        """Whether fn raised because its argument is read-only (it writes into it): NumPy's
+        and Numba's words for it, or, for any other ValueError or TypeError, the same call on
+        a writeable copy succeeding (``sort``, ``shuffle`` and friends word it their own way)."""
+        words = str(error)
+        if isinstance(error, ValueError) and any(
+                phrase in words for phrase in ("destination is read-only",
+                                               "output array is read-only", "WRITEABLE flag")):
+            return True
+        if type(error).__name__ == "TypingError":
+            return "readonly array" in words
+        if not isinstance(error, (ValueError, TypeError)) or "read-only" not in words:
+            return False
+        trial = np.array(value, copy=True)
+        self.n_evaluations += 1
+        try:
+            with np.errstate(all="ignore"):
+                self.fn(trial)
+        except Exception:
+            return False
+        return True
+
+    def _blame(self, value, error):
+        """The single element whose move alone makes fn raise as it did at ``value`` (a
+        probe that moves every element at once), found by halving; or None."""
+        x = self.x
+        value = np.asarray(value)
+        if value.shape != x.shape:
+            return None
+        moved = np.flatnonzero(value.reshape(-1) != x.reshape(-1))
+        if moved.size < 2:
+            return None
+
+        def raises(subset):
+            trial = x.copy().reshape(-1)
+            trial[subset] = value.reshape(-1)[subset]
+            self.n_evaluations += 1
+            try:
+                with np.errstate(all="ignore"):
+                    self.fn(read_only(trial.reshape(x.shape)))
+            except type(error):
+                return True
+            except Exception:
+                return False
+            return False
+
+        suspects = moved
+        for _ in range(2 * int(np.ceil(np.log2(moved.size))) + 2):
+            if suspects.size == 1:
+                break
+            half = suspects[:suspects.size // 2]
+            if raises(half):
+                suspects = half
+            elif raises(suspects[suspects.size // 2:]):
+                suspects = suspects[suspects.size // 2:]
+            else:
+                return (f"no single half of the {moved.size} elements moved here makes fn "
+                        "raise alone: it raises on their combination")
+        if suspects.size != 1 or not raises(suspects):
+            return None
+        flat = int(suspects[0])
+        return (f"fn raises when element {self.element(flat)} alone moves from "
+                f"{float(x.reshape(-1)[flat])!r} to {float(value.reshape(-1)[flat])!r}")
 
     def work(self, n_evaluations):
         """Element-evaluations of ``n_evaluations`` calls: the count "auto" budgets."""
@@ -156,6 +239,35 @@ def reachable_upstream(problem):
     return np.full(problem.x.size, float(weights.max(initial=0.0)))
 
 
+def reachable_terms(problem, terms):
+    """Per element (flat): the largest terms among the elements that share an output with it,
+    and for an elementwise map also its upstream gradient (the rounding of ``f'(x_i)``
+    times it); its own for a single output; None where fn's axis structure is unknown (then
+    every element's).
+
+    The analytic value of an element is computed from quantities of the outputs it moves; a
+    backward pass cannot leave a residue from terms of elements that share no output with it.
+    """
+    terms = np.abs(np.asarray(terms, np.float64)).reshape(problem.x.shape)
+    terms = np.where(np.isfinite(terms), terms, 0.0)
+    if np.size(problem.f0) == 1:
+        # one output (a loss): its terms cannot be told apart by differences, and one
+        # element's backward does not round at the size of another's (an unscaled feature's
+        # weight, 1e9 times the intercept's gradient, does not excuse the intercept's sign)
+        return terms.reshape(-1)
+    if problem.pairs is None:
+        reachable_rounding(problem)
+    if not problem.pairs:
+        return None
+    paired_in = {a for a, _ in problem.pairs}
+    other = tuple(axis for axis in range(terms.ndim) if axis not in paired_in)
+    reach = np.broadcast_to(terms.max(axis=other, keepdims=True) if other else terms,
+                            terms.shape).reshape(-1)
+    if not other and len(problem.pairs) == np.ndim(problem.f0):
+        reach = np.maximum(reach, reachable_upstream(problem))
+    return np.asarray(reach, np.float64)
+
+
 def rounding_squares(problem):
     """Per output (flat), the squared rounding ``fn(x)_k * dLdf_k`` can carry in a difference.
 
@@ -163,7 +275,8 @@ def rounding_squares(problem):
     ``NOISE_SIGMAS * sigma_k``: fn is evaluated at ``x +- delta`` for a few random ``delta``
     of a few ulps (exactly representable both ways), and ``f(x + delta) - 2 f(x) + f(x -
     delta)`` of each output, whose linear part cancels exactly, is its rounding. Measured once
-    per check (2 * ROUNDING_PROBES evaluations).
+    per check (2 * ROUNDING_PROBES evaluations), and at moves closer to the step (see
+    :func:`_plateau_rounding`, 8 * PLATEAU_PROBES evaluations).
     """
     if problem._rounding is not None:
         return problem._rounding
@@ -190,11 +303,58 @@ def rounding_squares(problem):
         second = (outputs[0].reshape(-1) - 2 * base + outputs[1].reshape(-1)) * weights
         squares += np.nan_to_num(second, nan=0.0, posinf=0.0, neginf=0.0) ** 2
     measured = (NOISE_SIGMAS ** 2) * squares / (6.0 * ROUNDING_PROBES)
-    problem._rounding = np.maximum(modelled, measured)
+    plateau = (NOISE_SIGMAS ** 2) * _plateau_rounding(problem, base, weights)
+    problem._rounding = np.maximum(np.maximum(modelled, measured), plateau)
     if problem.declared_noise is not None:  # a deliberately noisy fn: its noise, declared
         problem._rounding = problem._rounding + problem.declared_noise
     return problem._rounding
 
+
+def _plateau_rounding(problem, base, weights):
+    """Per output, the variance of its rounding where intermediates larger than it round.
+
+    An ulp-sized move of x leaves a saturated intermediate unchanged (``1 + tanh(u)`` at u =
+    -8, ``log(1 + exp(v))`` at v = -25): its rounding shows only at moves closer to the step.
+    Fourth differences ``f(x+2d) - 4 f(x+d) + 6 f(x) - 4 f(x-d) + f(x-2d)`` at ``d`` a
+    fraction of the step and at ``d / 8`` cancel the linear to cubic parts; what remains is
+    rounding (variance 70 sigma**2, the same at both sizes), a kink within ``2 d`` (8 times
+    smaller at ``d / 8``) or the quartic part (4096 times smaller). Only outputs whose two
+    sizes agree within sqrt(8) count: a plateau is rounding, a slope is not.
+    """
+    x = problem.x.reshape(-1)
+    scale = np.maximum(1.0, np.abs(x.astype(np.float64))) if problem.relative else 1.0
+    step = problem.step_scale * np.broadcast_to(scale, x.shape)
+    sums = []
+    # the same directions at both sizes (a kink crossed at one size is crossed at the other),
+    # with random magnitudes of three bits (exact moves; an even difference of an output of
+    # one element does not change with the sign alone)
+    signs = np.where(problem.rng.random((PLATEAU_PROBES, x.size)) < 0.5, -1.0, 1.0) * (
+        1 + problem.rng.integers(0, 8, size=(PLATEAU_PROBES, x.size)) / 8)
+    for fraction in (PLATEAU_FRACTION, PLATEAU_FRACTION / 8):
+        size = 2.0 ** np.floor(np.log2(step * fraction))
+        total = np.zeros(base.size)
+        for sign in signs:
+            delta = (sign * size).astype(x.dtype)
+            points = [x + k * delta for k in (2, 1, -1, -2)]
+            exact = np.logical_and.reduce([
+                (point - x) == k * delta for point, k in zip(points, (2, 1, -1, -2),
+                                                              strict=True)])
+            outputs = []
+            for point in points:
+                point = np.where(exact, point, x)
+                out = np.asarray(problem.call(point.reshape(problem.x.shape),
+                                              "(measuring its rounding at x)"), np.float64)
+                if out.shape != problem.f0.shape:
+                    raise ValueError(f"fn: returned shape {out.shape} near x, expected "
+                                     f"{problem.f0.shape}")
+                outputs.append(out.reshape(-1))
+            fourth = (outputs[0] - 4 * outputs[1] + 6 * base - 4 * outputs[2]
+                      + outputs[3]) * weights
+            total += np.nan_to_num(fourth, nan=0.0, posinf=0.0, neginf=0.0) ** 2
+        sums.append(total)
+    coarse, fine = sums
+    plateau = (fine > 0) & (coarse <= 8.0 * fine)   # rms ratio within sqrt(8)
+    return np.where(plateau, (coarse + fine) / (2 * 70.0 * PLATEAU_PROBES), 0.0)
 
 
 def finest_steps(problem):
@@ -205,6 +365,15 @@ def finest_steps(problem):
     return np.full(problem.x.shape, scale)
 
 
+#: Arguments up to this many elements are also compared after every call of fn (a copy and a
+#: comparison: cheap next to any fn that reads them).
+VERIFY_WRITES_MAX = 2**20
+
+
+class ModifiedInput(ValueError):
+    """fn wrote into the array fastgrad handed it (never swallowed by a probe)."""
+
+
 #: The error for an fn that writes to its argument (a reused buffer would carry the writes).
 MODIFIED_INPUT = ("fn: writes into its input array (fastgrad hands fn a read-only array); "
                   "fastgrad cannot difference a function that modifies its argument: copy it "
@@ -212,8 +381,16 @@ MODIFIED_INPUT = ("fn: writes into its input array (fastgrad hands fn a read-onl
 
 
 def read_only(value):
-    """A read-only view of ``value``: fn may read its argument, never write into it."""
-    view = np.asarray(value).view()
+    """A read-only view of ``value``: fn may read its argument, never write into it.
+
+    Where ``value`` is contiguous the view is built on a read-only buffer, so that fn cannot
+    even set ``flags.writeable = True`` on it (a view of a writeable array could).
+    """
+    value = np.asarray(value)
+    if value.flags.c_contiguous and value.size:
+        return np.frombuffer(memoryview(value.reshape(-1)).toreadonly(),
+                             dtype=value.dtype).reshape(value.shape)
+    view = value.view()
     view.flags.writeable = False
     return view
 
@@ -248,6 +425,9 @@ class Differences:
     #: Per element: the largest |dLdf_k| it reaches (black boxes), for the rule that an
     #: analytic value computed in a narrower dtype cannot be faulted below its rounding of it.
     upstream: np.ndarray = None
+    #: Per element: the largest terms its analytic computation may combine (see
+    #: fastgrad._verdict.Measured.reach), or None (the largest of all).
+    reach: np.ndarray = None
     #: The method's own second look (a fastgrad._verdict.Look), or None for the default.
     look: object = None
 

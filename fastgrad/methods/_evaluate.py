@@ -12,7 +12,7 @@ own unperturbed base point; otherwise one call per perturbation on a private cop
 
 import numpy as np
 
-from . import MODIFIED_INPUT, rounding_squares
+from . import MODIFIED_INPUT, ModifiedInput, rounding_squares
 from .exhaustive import STACK_TARGET_BYTES, WORKSPACE_FACTOR, _probe_stacking
 
 
@@ -67,16 +67,18 @@ class WorkBuffer:
     def check_unmodified(self):
         """Raise ``ValueError`` if fn wrote to the buffer (everything was restored since)."""
         if not np.array_equal(self.work, self.x_flat):
-            raise ValueError(MODIFIED_INPUT)
+            raise ModifiedInput(MODIFIED_INPUT)
 
 
-def changes(problem, perturbations, where, detail=False):
+def changes(problem, perturbations, where, detail=False, paired=False):
     """Return ``g(x + p_k) - g(x)`` (float64) for the perturbations ``p_k`` (callables).
 
     With ``detail``, return ``(changes, terms, moved)``: also ``sum_j |dLdf_j| |f_j(x + p_k) -
     f_j(x)|`` (the magnitude of the terms the change is made of) and the sum of the outputs'
     squared rounding (``rounding_squares``) over the outputs that moved: what a difference
-    can carry.
+    can carry. With ``paired`` the perturbations come as (up, down) pairs and each of a
+    pair's terms is half of ``sum_j |dLdf_j| |f_j(x + p_up) - f_j(x + p_down)|``: central, so
+    that curvature does not count.
     """
     x_flat = problem.x.reshape(-1)
     weights = problem.dLdf.reshape(-1).astype(np.float64)
@@ -89,6 +91,8 @@ def changes(problem, perturbations, where, detail=False):
     base_squares = rounding_squares(problem) if detail else None
     if len(perturbations) > 1 and _stacks_fit(problem) and stacking(problem):
         chunk = _chunk(problem)
+        if paired:
+            chunk = max(2, chunk - chunk % 2)
         for start in range(0, len(perturbations), chunk):
             block = perturbations[start:start + chunk]
             stack = np.empty((len(block) + 1, x_flat.size), dtype=x_flat.dtype)
@@ -102,10 +106,15 @@ def changes(problem, perturbations, where, detail=False):
             rows = slice(start, start + len(block))
             out[rows] = difference @ weights
             if detail:
-                terms[rows] = np.abs(difference) @ np.abs(weights)
+                if paired:
+                    central = np.abs(difference[0::2] - difference[1::2]) @ np.abs(weights)
+                    terms[rows] = np.repeat(central / 2, 2)
+                else:
+                    terms[rows] = np.abs(difference) @ np.abs(weights)
                 moved[rows] = (difference != 0).astype(np.float64) @ base_squares
         return (out, terms, moved) if detail else out
     buffer = WorkBuffer(x_flat)
+    previous = None  # the up change of a pair, until its down change comes
     for k, perturbation in enumerate(perturbations):
         index, values = perturbation()
         work = buffer.perturbed(index, values)
@@ -115,7 +124,12 @@ def changes(problem, perturbations, where, detail=False):
         difference = np.asarray(output, dtype=np.float64).reshape(-1) - base
         out[k] = float(np.dot(difference, weights))
         if detail:
-            terms[k] = float(np.dot(np.abs(difference), np.abs(weights)))
+            if paired and k % 2:
+                terms[k - 1] = terms[k] = float(np.dot(np.abs(previous - difference),
+                                                       np.abs(weights))) / 2
+            elif not paired:
+                terms[k] = float(np.dot(np.abs(difference), np.abs(weights)))
+            previous = difference
             moved[k] = float(np.dot(difference != 0, base_squares))
     buffer.check_unmodified()
     return (out, terms, moved) if detail else out
@@ -158,7 +172,7 @@ def element_differences(problem, flat_indices, step_scale, detail=False):
              if flat_indices.size == 1 else
              f"with one of the elements {[problem.element(i) for i in flat_indices[:8]]}"
              f"{' ...' if flat_indices.size > 8 else ''} perturbed")
-    found = changes(problem, perturbations, where, detail=detail)
+    found = changes(problem, perturbations, where, detail=detail, paired=True)
     sums = found[0] if detail else found
     up, down = sums[0::2], -sums[1::2]
     central = (up + down) / (h_plus + h_minus)

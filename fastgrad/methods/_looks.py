@@ -31,6 +31,7 @@ class BlackBoxLook(Look):
         self.problem = problem
         if cap is not None:
             self.cap = cap
+            self.coarse_cap = max(self.coarse_cap, cap)
         self.rounding = np.broadcast_to(np.asarray(rounding, dtype=np.float64),
                                      (problem.x.size,) if elements is None else
                                      (len(elements),))
@@ -50,8 +51,9 @@ class BlackBoxLook(Look):
     def differences(self, flat_indices, step_scale):
         return element_differences(self.problem, self._x_index(flat_indices), step_scale)
 
-    def jointly(self, flat_indices, step_scale):
-        return joint_changes(self.problem, self._x_index(flat_indices), step_scale)
+    def jointly(self, flat_indices, step_scale, coefficients=None):
+        return joint_changes(self.problem, self._x_index(flat_indices), step_scale,
+                             coefficients)
 
     def coupled(self, flat_indices, step_scale):
         return moved_outputs(self.problem, self._x_index(flat_indices), step_scale)
@@ -76,16 +78,23 @@ def moved_outputs(problem, x_indices, step_scale):
     return rows
 
 
-def joint_changes(problem, x_indices, step_scale):
+def joint_changes(problem, x_indices, step_scale, coefficients=None):
     """One-sided changes of g when the given elements move together by their steps.
 
     Returns ``(up, down, steps)``: ``g(x + s) - g(x)``, ``g(x) - g(x - s)`` and the steps
-    actually taken (``s`` is each element's step, the same sign for all).
+    actually taken (``s`` is each element's step, the same sign for all; with
+    ``coefficients``, one step for all, scaled by the largest |x| when steps are relative,
+    times each element's coefficient: a direction of its own).
     """
     x_flat = problem.x.reshape(-1)
     values = x_flat[x_indices]
-    h = step_scale * (np.maximum(1.0, np.abs(values.astype(np.float64))) if problem.relative
-                      else np.ones(values.size))
+    magnitudes = np.abs(values.astype(np.float64))
+    if coefficients is None:
+        h = step_scale * (np.maximum(1.0, magnitudes) if problem.relative
+                          else np.ones(values.size))
+    else:
+        scale = max(1.0, float(magnitudes.max(initial=0.0))) if problem.relative else 1.0
+        h = step_scale * scale * np.asarray(coefficients, np.float64)
     plus = (values + h.astype(x_flat.dtype)).astype(x_flat.dtype)
     minus = (values - h.astype(x_flat.dtype)).astype(x_flat.dtype)
     up_steps = plus.astype(np.float64) - values
@@ -99,6 +108,7 @@ class StructureLook(Look):
     """Re-differences elements through an elementwise structure's own kernel."""
 
     cap = STRUCTURE_CAP
+    coarse_cap = STRUCTURE_CAP
 
     def __init__(self, structure, x, dLdf, relative, elements=None):
         self.structure = structure

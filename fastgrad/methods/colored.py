@@ -24,7 +24,15 @@ import numpy as np
 from .._progress import progress_bar
 from .._tolerances import DIRECTION_NOISE_ULPS
 from .._verdict import Look
-from . import Differences, finest_steps, reachable_upstream, register, rounding_squares
+from . import (
+    Differences,
+    ModifiedInput,
+    finest_steps,
+    reachable_terms,
+    reachable_upstream,
+    register,
+    rounding_squares,
+)
 from ._evaluate import WorkBuffer, changes
 from .exhaustive import combine_arrays
 
@@ -65,6 +73,8 @@ def detect_pairs(problem):
             try:
                 with np.errstate(all="ignore"):
                     out = np.asarray(problem.call(work, "(probing the Jacobian's pattern)"))
+            except ModifiedInput:
+                raise
             except Exception:
                 if delta != span:
                     raise
@@ -138,13 +148,15 @@ def _group_values(problem, pairs, unpaired, group_index, levels, scale_flat, buf
     other = tuple(axis for axis in range(problem.f0.ndim) if axis not in paired_out)
     for up_steps, down_steps in steps:
         contracted = []
-        for change in outputs[2 * len(sums): 2 * len(sums) + 2]:
+        pair = outputs[2 * len(sums): 2 * len(sums) + 2]
+        for change in pair:
             weighted = change * weights
             reduced = weighted.sum(axis=other) if other else weighted
             contracted.append(reduced[key])
-            if not sums:  # the magnitude of each member's terms, from the first step
-                magnitude = np.abs(weighted)
-                terms = terms + (magnitude.sum(axis=other) if other else magnitude)[key]
+        if not sums:  # the magnitude of each member's terms, from the first step (central:
+            # curvature does not count)
+            magnitude = np.abs((pair[0] - pair[1]) * weights)
+            terms = (magnitude.sum(axis=other) if other else magnitude)[key]
         sums.append((contracted[0], -contracted[1], up_steps, down_steps))
     values, gaps = combine_arrays(sums[0], sums[-1], order)
     return flat_members, values, gaps, terms / (steps[0][0] + steps[0][1])
@@ -185,11 +197,11 @@ class ColoredLook(Look):
         buffer.check_unmodified()
         return central, gap
 
-    def jointly(self, flat_indices, step_scale):
+    def jointly(self, flat_indices, step_scale, coefficients=None):
         from ._looks import joint_changes
 
         return joint_changes(self.problem, np.asarray(flat_indices, dtype=np.intp),
-                             step_scale)
+                             step_scale, coefficients)
 
     def coupled(self, flat_indices, step_scale):
         from ._looks import moved_outputs
@@ -297,7 +309,8 @@ class Colored:
                            note, noise=noise, rounding=rounding,
                            terms=terms.reshape(problem.x.shape),
                            look=ColoredLook(problem, pairs, rounding, scale_flat),
-                           upstream=reachable_upstream(problem))
+                           upstream=reachable_upstream(problem),
+                           reach=reachable_terms(problem, terms))
 
 
 def _rounding(problem, pairs):

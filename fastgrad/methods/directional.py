@@ -26,8 +26,14 @@ for b wrong elements among P.
 
 import numpy as np
 
-from .._tolerances import DIRECTION_NOISE_ULPS, RESOLVE_FRACTION, SECOND_LOOK_FACTORS
-from .._verdict import Judgement, Measured, judge
+from .._tolerances import (
+    COARSEST_STEP,
+    DIRECTION_NOISE_ULPS,
+    NOISE_DOMINANCE,
+    RESOLVE_FRACTION,
+    SECOND_LOOK_FACTORS,
+)
+from .._verdict import COARSE_FACTORS, Judgement, Measured, judge
 from ..kernels.directions import direction_norms, perturb_along
 from . import (
     Differences,
@@ -160,8 +166,9 @@ class _Search:
         n = problem.n_directions
         numerical, analytic, tolerance = np.zeros(n), np.zeros(n), np.zeros(n)
         everything = slice(0, self.size)
+        dominated = 0
         for k in range(n):
-            step = problem.step_scale
+            step = self._first_step(k)
             num, ana, tol, kink, _ = self.measure(k, everything, step, 2)
             while True:
                 residual = num - ana
@@ -205,6 +212,18 @@ class _Search:
                 self._judge(new)
                 num, ana, tol, kink, _ = self.measure(k, everything, step, 2)
             numerical[k], analytic[k], tolerance[k] = num, ana, tol
+            floor = self.noise_scale / (step / 2)
+            # (a direction whose difference and gradient are both within its floor of 0 is
+            # consistently zero: what remains once kink elements are taken out, say)
+            zero = abs(num) <= floor and abs(ana) <= floor
+            if abs(num - ana) <= tol and floor > NOISE_DOMINANCE * (tol - floor) and not zero:
+                dominated += 1
+        if dominated:
+            self.blockers.append(
+                f"{dominated} random direction(s) agree only within a rounding floor above "
+                f"{NOISE_DOMINANCE:g} x their tolerance, also at the coarsest usable step (a "
+                "large constant in fn's output? subtract it; or check with colored or "
+                "exhaustive, which judge each element at its own floor)")
         self.buffer.check_unmodified()
         judgement = _merged(self.judgements)
         note = (f"{n} random directions (two steps each); {len(self.located)} element(s) "
@@ -213,6 +232,24 @@ class _Search:
                           np.array(self.located, dtype=np.intp), judgement, note,
                           self.blockers)
         return Differences(None, None, note, partial=partial)
+
+    def _first_step(self, k):
+        """Direction k's first step: the default, or a coarser one (at most COARSEST_STEP)
+        where the rounding of fn's outputs would swamp the direction's tolerance (a large
+        constant in fn's output). A kink seen there sends the search to finer steps."""
+        step = self.problem.step_scale
+        norm, _ = direction_norms(self.signs[k], self.scale, self.grad)
+        wanted = RESOLVE_FRACTION * self.problem.criteria.rtol * float(norm)
+        if not wanted > 0:
+            return step
+        chosen = step
+        for factor in (1.0, *COARSE_FACTORS):
+            if step * factor > COARSEST_STEP:
+                break
+            chosen = step * factor
+            if self.noise_scale / (chosen / 2) <= wanted:
+                break
+        return chosen
 
     def _finer(self, step, tolerance):
         """The next second-look step along a direction whose noise resolves its tolerance."""

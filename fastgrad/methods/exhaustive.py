@@ -18,8 +18,10 @@ from .._tolerances import STACK_ULPS
 from . import (
     MODIFIED_INPUT,
     Differences,
+    ModifiedInput,
     finest_steps,
     reachable_rounding,
+    reachable_terms,
     reachable_upstream,
     read_only,
     register,
@@ -77,9 +79,10 @@ def _stack(problem, flat_indices):
 def _differences(outputs, n, taken, dLdf_flat, order, squares):
     """Central differences, gaps, terms and moved magnitudes from the outputs of one stack.
 
-    ``terms`` (``sum_k |dLdf_k| |f_k(x +- h) - f_k(x)| / (h+ + h-)``, the magnitude of the
-    terms that form each element) and ``moved`` (the root-sum of ``squares``, the outputs'
-    squared rounding, over the outputs the element moves) come from the first step.
+    ``terms`` (``sum_k |dLdf_k| |f_k(x + h) - f_k(x - h)| / (h+ + h-)``, the magnitude of the
+    terms that form each element: central, so that curvature does not count) and ``moved``
+    (the root-sum of ``squares``, the outputs' squared rounding, over the outputs the element
+    moves) come from the first step.
     """
     flat = outputs.reshape(len(outputs), -1)
     base = flat[0]
@@ -92,8 +95,7 @@ def _differences(outputs, n, taken, dLdf_flat, order, squares):
         sums.append((up_change @ dLdf_flat, down_change @ dLdf_flat, h_plus, h_minus))
         if level == 0:
             weights = np.abs(dLdf_flat)
-            terms = (np.abs(up_change) @ weights + np.abs(down_change) @ weights) / (
-                h_plus + h_minus)
+            terms = np.abs(up_change + down_change) @ weights / (h_plus + h_minus)
             # (float masks: a bool @ float product takes NumPy's slow generic loop, 100x BLAS)
             moved = np.sqrt(np.maximum((up_change != 0).astype(np.float64) @ squares,
                                        (down_change != 0).astype(np.float64) @ squares))
@@ -207,6 +209,7 @@ class Exhaustive:
                 sums = []
                 for level, (plus, minus, h_plus, h_minus) in enumerate(steps):
                     changes = []
+                    first_change = None
                     for value in (plus[i], minus[i]):
                         work_flat[i] = value
                         out = problem.call(work, where)
@@ -216,8 +219,11 @@ class Exhaustive:
                         change = (out - f0).reshape(-1).astype(np.float64)
                         changes.append(float(np.dot(change, dLdf_flat)))
                         if level == 0:
-                            terms[i] = (terms[i] if value != plus[i] else 0.0) + float(
-                                np.dot(np.abs(change), weights))
+                            if first_change is None:
+                                first_change = change
+                            else:  # central: curvature does not count
+                                terms[i] = float(np.dot(np.abs(first_change - change),
+                                                        weights))
                             moved[i] = max(moved[i] if value != plus[i] else 0.0,
                                            float(np.dot(change != 0, squares)))
                     sums.append((changes[0], -changes[1], h_plus[i], h_minus[i]))
@@ -229,7 +235,7 @@ class Exhaustive:
                     bar.update(LOOP_UPDATE)
             bar.update(size % LOOP_UPDATE)
         if not np.array_equal(work, problem.x):
-            raise ValueError(MODIFIED_INPUT)
+            raise ModifiedInput(MODIFIED_INPUT)
         return _result(problem, central, gap, terms, np.sqrt(moved),
                        f"one element per call ({reason})")
 
@@ -248,7 +254,8 @@ def _result(problem, central, gap, terms, moved, note):
     return Differences(central.reshape(shape), gap.reshape(shape), note,
                        noise=noise.reshape(shape), rounding=moved.reshape(shape),
                        terms=terms.reshape(shape), look=look,
-                       upstream=reachable_upstream(problem))
+                       upstream=reachable_upstream(problem),
+                       reach=reachable_terms(problem, terms))
 
 
 register(Exhaustive())

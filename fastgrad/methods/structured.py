@@ -83,9 +83,17 @@ class Structured:
         magnitude = structure.magnitude(problem.x, problem.dLdf, output)
         noise = noise_floor(magnitude, finest_steps(problem), problem.x.dtype)
         terms = structure.terms(problem.x, problem.dLdf, problem.f0)
+        reach = None
+        if structure.elementwise and terms is not None:
+            # an elementwise backward computes f'(x_i) dLdf_i: it rounds at the element's
+            # own terms and upstream gradient, never at other elements'
+            reach = np.maximum(np.abs(np.asarray(terms, np.float64)),
+                               np.abs(np.broadcast_to(problem.dLdf, problem.x.shape)
+                                      .astype(np.float64))).reshape(-1)
         return Differences(central, gap, f"{structure.description} ({how})", noise=noise,
                            rounding=noise * finest_steps(problem),
-                           terms=None if terms is None else np.asarray(terms, np.float64))
+                           terms=None if terms is None else np.asarray(terms, np.float64),
+                           reach=reach)
 
 
 register(Structured())
