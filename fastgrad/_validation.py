@@ -69,6 +69,8 @@ def as_float_array(value, name, *, ndim=None, min_ndim=0, allow_int=False, dtype
     if dtype is not None and array.dtype != dtype:
         array = array.astype(dtype)
     if finite and not np.all(np.isfinite(array)):
+        if array.ndim == 0:
+            raise ValueError(f"{name}: expected a finite number, got {float(array)}")
         bad = np.argwhere(~np.isfinite(array))
         first = tuple(int(i) for i in bad[0]) if bad.size else ()
         raise ValueError(f"{name}: contains {len(bad)} NaN or infinite element(s), "
@@ -116,3 +118,11 @@ def check_step(step, name, dtype, scale, default_hint):
         raise ValueError(f"{name}: {step:g} is too large to difference x: x + {name} keeps "
                          f"fewer than half of x's digits beyond {largest:.3g} (1/sqrt(eps) of "
                          f"max(1, max |x|) in {np.dtype(dtype)}); {default_hint}")
+
+
+def add_note(error, note):
+    """Add a note to an exception (Python 3.10 keeps it where 3.11 would)."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:
+        error.__notes__ = [*getattr(error, "__notes__", []), note]

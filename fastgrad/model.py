@@ -21,6 +21,7 @@ from . import losses as _losses
 from . import optimizers as _optimizers
 from ._blas import one_blas_thread
 from ._identity import is_fastgrad_instance
+from ._validation import add_note as _add_note
 from ._validation import as_float_array, check_positive
 from .layers import initialize_layer
 
@@ -259,10 +260,19 @@ class Model:
         self._check_built()
         training = bool(train if training is None else training)
         out = self._input(X)
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
             if is_fastgrad_instance(layer, "Dropout"):
                 layer.training = training
-            out = layer.forward(out)
+            try:
+                out = layer.forward(out)
+            except (ValueError, TypeError) as error:
+                # name the layer: a width error of layer 2 is often layer 1's output
+                _add_note(error, f"model: raised in the forward of layer {index} "
+                                 f"({type(layer).__name__}), whose input came from "
+                                 + (f"layer {index - 1} "
+                                    f"({type(self.layers[index - 1]).__name__})"
+                                    if index else "X"))
+                raise
         self.output = out
         return out
 

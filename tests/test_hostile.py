@@ -222,7 +222,7 @@ def test_a_declared_noise_that_swamps_the_differences_is_not_a_pass(method):
                   seed=0).verdict == "passed"
 
 
-@pytest.mark.parametrize(("noise", "words"), [(float("nan"), "noise: contains"),
+@pytest.mark.parametrize(("noise", "words"), [(float("nan"), "noise: expected a finite number"),
                                               (-1e-6, "noise: expected standard deviations"),
                                               (np.ones(7), "noise: expected a float or")])
 def test_a_bad_noise_is_refused_by_name(noise, words):

@@ -20,6 +20,7 @@ from .._tolerances import (
     ROUNDING_PROBES,
     WORK_BUDGET,
 )
+from .._validation import add_note as _add_note
 
 
 @dataclass
@@ -393,13 +394,6 @@ def read_only(value):
     view = value.view()
     view.flags.writeable = False
     return view
-
-
-def _add_note(error, note):
-    if hasattr(error, "add_note"):
-        error.add_note(note)
-    else:  # Python 3.10: keep the note where 3.11 would put it
-        error.__notes__ = [*getattr(error, "__notes__", []), note]
 
 
 @dataclass

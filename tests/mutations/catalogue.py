@@ -321,6 +321,61 @@ def _offset_case(offset):
     return build
 
 
+def _constant_loss_case(constant):
+    """A mean-squared error carrying a large constant (a running total, N/2 log(2 pi sigma^2)):
+    the first step's floor is ~1e3 x rtol |a|: only a coarser step resolves the elements."""
+    def build(rng, dtype, shape, near_kinks=False):
+        X, y, w = rng.normal(size=(32, 8)), rng.normal(size=32), rng.normal(size=8)
+
+        def fn(v):
+            r = np.tensordot(v, X.T.astype(v.dtype), axes=(-1, 0)) - y.astype(v.dtype)
+            return constant + 0.5 * (r ** 2).mean(axis=-1)
+
+        correct = X.T @ (X @ w - y) / 32
+        wrong = correct.copy()
+        wrong[np.argmax(np.abs(wrong))] *= 1.0005
+        return fn, w.astype(dtype), 1.0, correct.astype(dtype), wrong.astype(dtype)
+    return build
+
+
+def _confident_bce_case():
+    """Textbook binary cross-entropy on sigmoid outputs at confident wrong predictions
+    (|logit| 10 to 15): 1 - p cancels, finer steps round more than the loss shows."""
+    def build(rng, dtype, shape, near_kinks=False):
+        z = rng.uniform(10.0, 15.0, size=6) * rng.choice([-1.0, 1.0], size=6)
+        y = (z < 0).astype(np.float64)  # every prediction confidently wrong
+
+        def fn(v):
+            p = 1 / (1 + np.exp(-v))
+            return -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(axis=-1)
+
+        correct = (1 / (1 + np.exp(-z)) - y) / z.size
+        wrong = correct.copy()
+        wrong[np.argmax(np.abs(wrong))] *= 1.01
+        return fn, z.astype(dtype), 1.0, correct.astype(dtype), wrong.astype(dtype)
+    return build
+
+
+def _unscaled_feature_case():
+    """Linear regression with an unscaled feature (an income in dollars) and an intercept:
+    the feature weight's curvature and size excused the intercept's sign."""
+    def build(rng, dtype, shape, near_kinks=False):
+        n = 200
+        F = np.stack([np.ones(n), rng.uniform(20, 70, n), rng.uniform(2e4, 2e5, n)], 1)
+        w = np.array([0.5, 0.01, 2e-6])
+        y = F @ w + 0.1 * rng.normal(size=n)
+        w = (w * (1 + 0.05 * rng.normal(size=3))).astype(dtype).astype(np.float64)
+
+        def fn(v):
+            r = np.tensordot(v, F.T.astype(v.dtype), axes=(-1, 0)) - y.astype(v.dtype)
+            return (r ** 2).mean(axis=-1)
+
+        correct = 2 * F.T @ (F @ w - y) / n
+        wrong = correct * np.array([-1.0, 1.0, 1.0])
+        return fn, w.astype(dtype), 1.0, correct.astype(dtype), wrong.astype(dtype)
+    return build
+
+
 CASES = [
     Case("sigmoid derivative at the output, f'(y) not f'(x)",
          _activation(activations.Sigmoid(),
@@ -411,4 +466,15 @@ CASES = [
          _offset_case(1e3), False, dtypes=("float32",)),
     Case("float64 dense layer with outputs offset by 1e5: one element 1.001x",
          _offset_case(1e5), False, dtypes=("float64",)),
+    Case("a loss carrying a constant of 1e6: one element 0.05% off", _constant_loss_case(1e6),
+         False, sparse=False, dtypes=("float64",), bug_shape=(1, 1)),
+    # (directional: a direction's noise at these logits can leave its search without a
+    # single element to blame)
+    Case("textbook BCE at confident wrong logits: one element 1% off", _confident_bce_case(),
+         False, sparse=False, bug_shape=(1, 1), inconclusive_ok=("directional",)),
+    # (directional: the intercept's error is below rtol times the direction's norm, which the
+    # unscaled feature's weight dominates)
+    Case("linear regression on an unscaled feature: the intercept's sign flipped",
+         _unscaled_feature_case(), False, sparse=False, bug_shape=(1, 1),
+         bug_methods=("exhaustive",)),
 ]
