@@ -403,8 +403,13 @@ def _coarse_values(look, where, tolerance, criteria, x_flat, largest=False):
         asymptotic = np.abs(coarse - fine) <= 0.25 * np.abs(c2 - c3) + coarse_noise + fine_noise
         truncation = np.where(asymptotic, spread / 15.0, spread)
         tol = tolerance[group]
-        smooth = ((np.abs(g1 - 2 * g2) <= tol + n1 + 2 * n2)
-                  & (np.abs(g2 - 2 * g3) <= tol + n2 + 2 * n3))
+        # the gaps halve with the step: within the tolerance, or with a residual that falls
+        # as the cube of the step (a smooth function's next term; a kink within the step
+        # keeps the residual's size)
+        coarse_residual, fine_residual = np.abs(g1 - 2 * g2), np.abs(g2 - 2 * g3)
+        smooth = (((coarse_residual <= tol + n1 + 2 * n2)
+                   & (fine_residual <= tol + n2 + 2 * n3))
+                  | (fine_residual <= 0.25 * coarse_residual + tol + n2 + 2 * n3))
         for array, values in zip(out, (fine, fine_noise + truncation, coarse, coarse_noise,
                                        truncation), strict=True):
             array[group] = values

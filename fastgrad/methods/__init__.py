@@ -243,8 +243,8 @@ def reachable_upstream(problem):
 def reachable_terms(problem, terms):
     """Per element (flat): the largest terms among the elements that share an output with it,
     and for an elementwise map also its upstream gradient (the rounding of ``f'(x_i)``
-    times it); its own for a single output; None where fn's axis structure is unknown (then
-    every element's).
+    times it); None for a single output, or where fn's axis structure is unknown (then every
+    element's).
 
     The analytic value of an element is computed from quantities of the outputs it moves; a
     backward pass cannot leave a residue from terms of elements that share no output with it.
@@ -252,10 +252,10 @@ def reachable_terms(problem, terms):
     terms = np.abs(np.asarray(terms, np.float64)).reshape(problem.x.shape)
     terms = np.where(np.isfinite(terms), terms, 0.0)
     if np.size(problem.f0) == 1:
-        # one output (a loss): its terms cannot be told apart by differences, and one
-        # element's backward does not round at the size of another's (an unscaled feature's
-        # weight, 1e9 times the intercept's gradient, does not excuse the intercept's sign)
-        return terms.reshape(-1)
+        # one output (a loss): every element shares it, and a backward pass through layers
+        # rounds each element at the size of the terms it sums over, which differences of
+        # one output cannot see: the largest element's
+        return None
     if problem.pairs is None:
         reachable_rounding(problem)
     if not problem.pairs:
