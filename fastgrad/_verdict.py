@@ -328,7 +328,7 @@ def _coarse_look(look, judgement, analytic, resolution, tolerance, criteria, x_f
     order = np.argsort(-(noise[candidates] / tolerance[candidates]), kind="stable")
     candidates = candidates[order][:look.coarse_cap]
     fine, uncertainty, coarse, coarse_noise, truncation, valid = _coarse_values(
-        look, candidates, tolerance[candidates], criteria, x_flat)
+        look, candidates, tolerance[candidates], resolution[candidates], criteria, x_flat)
     better = valid & (uncertainty < noise[candidates])
     where = candidates[better]
     decided = {OK: 0, FAILED: 0, UNRESOLVED: 0}
@@ -352,7 +352,7 @@ def _coarse_look(look, judgement, analytic, resolution, tolerance, criteria, x_f
             f"disagree at two steps, {decided[UNRESOLVED]} at one only")
 
 
-def _coarse_values(look, where, tolerance, criteria, x_flat, largest=False):
+def _coarse_values(look, where, tolerance, resolution, criteria, x_flat, largest=False):
     """Order-4 values of elements at a coarse step, with their uncertainty (see
     :func:`_coarse_look`): ``(fine, uncertainty, coarse, coarse_noise, truncation, valid)``.
 
@@ -402,7 +402,9 @@ def _coarse_values(look, where, tolerance, criteria, x_flat, largest=False):
         spread = np.abs(coarse - fine) + coarse_noise + fine_noise
         asymptotic = np.abs(coarse - fine) <= 0.25 * np.abs(c2 - c3) + coarse_noise + fine_noise
         truncation = np.where(asymptotic, spread / 15.0, spread)
-        tol = tolerance[group]
+        # (judged against the element's own allowance: a kink's jump below the gradient's
+        # scale is still a jump)
+        tol = resolution[group]
         # the gaps halve with the step: within the tolerance, or with a residual that falls
         # as the cube of the step (a smooth function's next term; a kink within the step
         # keeps the residual's size)
@@ -454,7 +456,7 @@ def _coarse_confirm(look, judgement, analytic, resolution, tolerance, criteria, 
     for start in range(0, failed.size, 8):
         batch = failed[start:start + 8]
         fine, uncertainty, _, _, _, valid = _coarse_values(
-            look, batch, tolerance[batch], criteria, x_flat, largest=True)
+            look, batch, tolerance[batch], resolution[batch], criteria, x_flat, largest=True)
         res = resolution[batch]
         within = valid & (np.abs(fine - analytic[batch]) <= res + uncertainty)
         cleared.append((batch[within], fine[within], uncertainty[within],
@@ -490,7 +492,8 @@ def _coarse_resolve(look, judgement, analytic, resolution, tolerance, criteria, 
     if unresolved.size == 0:
         return
     fine, uncertainty, coarse, coarse_noise, truncation, valid = _coarse_values(
-        look, unresolved, tolerance[unresolved], criteria, x_flat, largest=True)
+        look, unresolved, tolerance[unresolved], resolution[unresolved], criteria, x_flat,
+        largest=True)
     res, ana = resolution[unresolved], analytic[unresolved]
     decides = valid & (uncertainty <= res)
     agrees = decides & (np.abs(fine - ana) <= res + uncertainty)
