@@ -419,6 +419,8 @@ def _coarse_values(look, where, tolerance, resolution, criteria, x_flat, largest
     return (*out, valid)
 
 
+#: Most unresolved and kink elements one judgement re-differences at a coarse step.
+RESOLVE_CAP = 256
 #: The jitters (in 64ths of the step) of the coarse look's measured rounding.
 JITTERS = (1, 2, 3, 4, 5, 6)
 #: The coarse look's step leaves this factor of room below the tolerance for rounding the
@@ -488,7 +490,7 @@ def _coarse_resolve(look, judgement, analytic, resolution, tolerance, criteria, 
     # (and elements excused as kinks smooth to first order, whose only evidence is that their
     # finer values kept moving: where a coarser step is smooth and in its asymptotic range,
     # there is no kink within it, and rounding moved them; a kink at x leaves them as they are)
-    unresolved = judgement.indices(UNRESOLVED, KINK)[:look.coarse_cap]
+    unresolved = judgement.indices(UNRESOLVED, KINK)[:min(look.coarse_cap, RESOLVE_CAP)]
     if unresolved.size == 0:
         return
     fine, uncertainty, coarse, coarse_noise, truncation, valid = _coarse_values(

@@ -12,6 +12,8 @@ from ._evaluate import changes, element_differences
 
 #: Elements a judgement may re-difference through fn (each costs 4 evaluations per step).
 BLACK_BOX_CAP = 64
+#: At most this many elements of a black box get a coarse look (about 20 evaluations each).
+COARSE_BLACK_BOX_CAP = 1024
 #: The same through an elementwise structure's own kernel, which costs a few vectorised rows
 #: per element: every element may get its second look (x near kinks everywhere crosses one
 #: in half its elements at the first step).
@@ -31,7 +33,8 @@ class BlackBoxLook(Look):
         self.problem = problem
         if cap is not None:
             self.cap = cap
-            self.coarse_cap = max(self.coarse_cap, cap)
+            # (a coarse look costs about 20 evaluations an element: a bounded number of them)
+            self.coarse_cap = min(max(self.coarse_cap, cap), COARSE_BLACK_BOX_CAP)
         self.rounding = np.broadcast_to(np.asarray(rounding, dtype=np.float64),
                                      (problem.x.size,) if elements is None else
                                      (len(elements),))
