@@ -319,7 +319,7 @@ def _coarse_look(look, judgement, analytic, resolution, tolerance, criteria, x_f
     its uncertainty, ``OK``; both values outside, ``FAILED`` (a 5% error hidden in the floor
     of a loss that carries a large constant); one of them outside, ``UNRESOLVED``.
     """
-    status, numerical, noise = judgement.status, judgement.numerical, judgement.noise
+    status, noise = judgement.status, judgement.noise
     # (an element's own allowance, not the scale-based tolerance, decides who is looked at;
     # the most dominated first)
     candidates = np.flatnonzero((status == OK) & (noise > resolution))
@@ -339,17 +339,23 @@ def _coarse_look(look, judgement, analytic, resolution, tolerance, criteria, x_f
         both = ~agrees & (np.abs(coarse - ana) > res + coarse_noise[better]
                           + 16 * truncation[better])
         verdicts = np.where(agrees, OK, np.where(both, FAILED, UNRESOLVED))
-        status[where] = verdicts
-        numerical[where] = fine
-        noise[where] = uncertainty
-        judgement.allowed[where] = res + uncertainty
-        judgement.refined = np.union1d(judgement.refined, where).astype(np.intp)
+        _record(judgement, where, verdicts, fine, uncertainty, resolution)
         for code in decided:
             decided[code] = int(np.count_nonzero(verdicts == code))
         judgement.notes.append(
             f"{where.size} element(s) whose rounding floor exceeded their tolerance were "
             f"re-differenced at a coarser step: {decided[OK]} agree, {decided[FAILED]} "
             f"disagree at two steps, {decided[UNRESOLVED]} at one only")
+
+
+def _record(judgement, where, verdicts, values, uncertainty, resolution):
+    """Elements ``where`` decided at a coarse step: their status, value, noise, allowance,
+    and a place in ``refined``."""
+    judgement.status[where] = verdicts
+    judgement.numerical[where] = values
+    judgement.noise[where] = uncertainty
+    judgement.allowed[where] = resolution[where] + uncertainty
+    judgement.refined = np.union1d(judgement.refined, where).astype(np.intp)
 
 
 def _coarse_values(look, where, tolerance, resolution, criteria, x_flat, largest=False):
@@ -469,11 +475,8 @@ def _coarse_confirm(look, judgement, analytic, resolution, tolerance, criteria, 
     if where.size == 0:
         return
     verdicts = np.concatenate([c[3] for c in cleared])
-    judgement.status[where] = verdicts
-    judgement.numerical[where] = np.concatenate([c[1] for c in cleared])
-    judgement.noise[where] = np.concatenate([c[2] for c in cleared])
-    judgement.allowed[where] = resolution[where] + judgement.noise[where]
-    judgement.refined = np.union1d(judgement.refined, where).astype(np.intp)
+    _record(judgement, where, verdicts, np.concatenate([c[1] for c in cleared]),
+            np.concatenate([c[2] for c in cleared]), resolution)
     n_ok = int(np.count_nonzero(verdicts == OK))
     judgement.notes.append(
         f"{where.size} element(s) disagreed at the first and finer steps but agree at a "
@@ -505,11 +508,8 @@ def _coarse_resolve(look, judgement, analytic, resolution, tolerance, criteria, 
     if not changed.any():
         return
     where = unresolved[changed]
-    judgement.status[where] = np.where(agrees[changed], OK, FAILED)
-    judgement.numerical[where] = fine[changed]
-    judgement.noise[where] = uncertainty[changed]
-    judgement.allowed[where] = res[changed] + uncertainty[changed]
-    judgement.refined = np.union1d(judgement.refined, where).astype(np.intp)
+    _record(judgement, where, np.where(agrees[changed], OK, FAILED), fine[changed],
+            uncertainty[changed], resolution)
     judgement.notes.append(
         f"{where.size} element(s) no finer step could judge were judged at a coarser, smooth "
         f"step: {int(agrees.sum())} agree, {int(disagrees.sum())} disagree at two steps")
