@@ -220,25 +220,6 @@ def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, pro
     return result
 
 
-def _swamped(judgement, analytic):
-    """Elements "within tolerance" only because a noise floor swamps their difference are
-    unresolved: such a difference cannot tell the gradient from 0 or from 3 times itself (fn's
-    outputs carry a large constant, or a declared noise is that large)."""
-    numerical = judgement.numerical
-    scale = max(float(np.max(np.abs(analytic[np.isfinite(analytic)]), initial=0.0)),
-                float(np.max(np.abs(numerical[np.isfinite(numerical)]), initial=0.0)))
-    if scale == 0:
-        return
-    swamped = (judgement.status == _verdict.OK) & (judgement.noise > SWAMPED_FRACTION * scale)
-    if swamped.any():
-        judgement.status[swamped] = _verdict.UNRESOLVED
-        judgement.notes.append(
-            f"{int(swamped.sum())} element(s) have a rounding floor (or declared noise) above "
-            f"{SWAMPED_FRACTION:g} x the gradient's largest magnitude ({scale:.3g}): their "
-            "differences cannot confirm them (a large constant in fn's output? subtract it; "
-            "or give a larger h, or reduce the noise)")
-
-
 #: The largest |fn(x) * dLdf| (and |x|) fastgrad differences: its rounding floors square
 #: these values, which must not overflow (2**500 ~ 3e150).
 LARGEST_MAGNITUDE = 2.0**500
@@ -292,7 +273,7 @@ def _judged_result(problem, differences, method_name, why, common, started, look
     judgement = judge(measured, problem.grad.reshape(-1), problem.criteria,
                       problem.x.reshape(-1), look)
     if method_name != "structured":  # (fastgrad's own functions carry no hidden constant)
-        _swamped(judgement, problem.grad.reshape(-1))
+        _verdict.swamped(judgement, problem.grad.reshape(-1))
     verdict, reason = decide(judgement)
     fields = summarize(judgement, problem.grad, shape, verdict=verdict, verdict_reason=reason)
     value = fields.pop("value")

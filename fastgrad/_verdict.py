@@ -74,6 +74,7 @@ from ._tolerances import (
     NOISE_ULPS,
     RESOLVE_FRACTION,
     SECOND_LOOK_FACTORS,
+    SWAMPED_FRACTION,
 )
 
 OK, FAILED, KINK, UNRESOLVED, UNEXAMINED, NAN = range(6)
@@ -863,6 +864,25 @@ def _second_look(look, examined, analytic, resolution, criteria, x_flat, numeric
         notes.append(f"{noise_limited} element(s) agree at finer steps only within their "
                      "rounding floor, which exceeds rtol |a| there (see result.tolerance)")
     return np.array(sorted(refined), dtype=np.intp)
+
+
+def swamped(judgement, analytic):
+    """Black boxes: elements "within tolerance" only because a noise floor swamps their
+    difference are unresolved: such a difference cannot tell the gradient from 0 or from 3
+    times itself (fn's outputs carry a large constant, or a declared noise is that large)."""
+    numerical = judgement.numerical
+    scale = max(float(np.max(np.abs(analytic[np.isfinite(analytic)]), initial=0.0)),
+                float(np.max(np.abs(numerical[np.isfinite(numerical)]), initial=0.0)))
+    if scale == 0:
+        return
+    swamped = (judgement.status == OK) & (judgement.noise > SWAMPED_FRACTION * scale)
+    if swamped.any():
+        judgement.status[swamped] = UNRESOLVED
+        judgement.notes.append(
+            f"{int(swamped.sum())} element(s) have a rounding floor (or declared noise) above "
+            f"{SWAMPED_FRACTION:g} x the gradient's largest magnitude ({scale:.3g}): their "
+            "differences cannot confirm them (a large constant in fn's output? subtract it; "
+            "or give a larger h, or reduce the noise)")
 
 
 def decide(judgement, blockers=()):
