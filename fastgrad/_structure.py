@@ -12,6 +12,8 @@ import types
 import numpy as np
 
 from ._identity import is_fastgrad_function, is_fastgrad_instance
+from ._tolerances import EXACT_CHANGE_ULPS
+from ._verdict import noise_floor
 from .kernels import activations as _codes
 from .kernels import differences as _diff
 from .kernels import losses as _losses
@@ -43,6 +45,14 @@ class Structure:
         """Per element: magnitude of the terms that form its gradient, ``sum_k |dLdf_k
         df_k/dvalue_i|`` (the scale of its rounding), or None when unknown."""
         return None
+
+    def noise(self, value, dLdf, output, steps, dtype):
+        """Per element: the rounding floor of the kernel's difference at ``steps``.
+
+        The default is a difference of outputs, ``g(x + h) - g(x - h)``: it rounds at the
+        outputs' size over h (:func:`fastgrad._verdict.noise_floor`).
+        """
+        return noise_floor(self.magnitude(value, dLdf, output), steps, dtype)
 
     #: Elementwise structures can difference any subset of elements on its own (refinement).
     elementwise = False
@@ -106,6 +116,15 @@ class RowSoftmax(Structure):
         s = np.asarray(output, dtype=np.float64)
         g = np.abs(np.broadcast_to(dLdf, s.shape))
         return s * (g * np.abs(1.0 - 2.0 * s) + np.sum(s * g, axis=-1, keepdims=True))
+
+    def noise(self, value, dLdf, output, steps, dtype):
+        # the kernel forms each change as u c / (1 + u) (kernels.differences): no difference
+        # of outputs, so nothing rounds at the outputs' size over h. It rounds where c = d_i -
+        # sum_j d_j s_j is formed: at s_i (|d_i| + sum_j |d_j| s_j), whatever the step
+        s = np.asarray(output, dtype=np.float64)
+        g = np.abs(np.broadcast_to(dLdf, s.shape))
+        rounding = s * (g + np.sum(s * g, axis=-1, keepdims=True))
+        return EXACT_CHANGE_ULPS * np.finfo(dtype).eps * rounding
 
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         if value.ndim == 0:

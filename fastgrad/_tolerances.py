@@ -71,6 +71,9 @@ NONDETERMINISM_ULPS = 64
 #: An explicit step must be at least this many ulps of max(1, max |x|) (fewer leave the
 #: difference with two or three significant digits).
 MIN_STEP_ULPS = 1024
+#: Rounding floor of a kernel that forms a change without differencing outputs (the row
+#: softmax's u c / (1 + u)): EXACT_CHANGE_ULPS * eps times the sum its coupling is formed from.
+EXACT_CHANGE_ULPS = 8
 #: Rounding floor of a random direction's difference (every output moves; sum of magnitudes).
 DIRECTION_NOISE_ULPS = 16
 #: Agreement required between fn and an inferred structure at two points.

@@ -560,3 +560,51 @@ def test_an_explicit_step_at_a_large_x_still_judges_its_elements(h):
     for method in ("exhaustive", "colored"):
         assert check_gradients(fn, right, x, h=h, method=method, seed=0).verdict == "passed"
         assert check_gradients(fn, wrong, x, h=h, method=method, seed=0).verdict == "failed"
+
+
+def _saturated_softmax(seed):
+    """Logits of scale 50: one class holds all but ~1e-8 of each row."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(scale=50.0, size=(2, 3))
+    dLdY = rng.normal(size=(2, 3))
+    return x, dLdY, activations.SoftMax().backward(x, dLdY)
+
+
+@pytest.mark.parametrize("seed", [25, 43])
+def test_the_exact_softmax_kernel_is_judged_at_its_own_rounding(seed):
+    # its changes u c / (1 + u) difference no outputs: a floor of eps |g| / h sent the
+    # dominant class to a black-box coarse step at |x| ~ 50 (truncation ~1e-6), unresolved
+    x, dLdY, grad = _saturated_softmax(seed)
+    softmax = activations.SoftMax()
+    result = check_gradients(softmax.forward, grad, x, dLdY, method="structured", seed=seed)
+    assert result.verdict == "passed", repr(result)
+    dominant = np.unravel_index(np.argmax(np.abs(grad)), grad.shape)
+    assert abs(result.numerical[dominant] - grad[dominant]) <= 1e-9 * abs(grad[dominant])
+    # an error 10x the element's float64 allowance, rtol |a| + atol T with T the terms that
+    # s_i (g_i - sum_j s_j g_j) is formed from, s_i (|g_i| + sum_j s_j |g_j|)
+    row = x[dominant[0]] - x[dominant[0]].max()
+    s = np.exp(row) / np.exp(row).sum()
+    g = np.abs(dLdY[dominant[0]])
+    terms = s[dominant[1]] * (g[dominant[1]] + s @ g)
+    bad = grad.copy()
+    bad[dominant] += 10 * (1e-6 * abs(grad[dominant]) + 1e-10 * terms)
+    result = check_gradients(softmax.forward, bad, x, dLdY, method="structured", seed=seed)
+    assert result.verdict == "failed" and tuple(result.worst[0].index) == dominant, repr(result)
+
+
+def test_a_direction_on_a_large_constant_may_take_the_coarsest_step():
+    # fn = X @ w + 1e5 on one element: the coarse look's largest multiple of the step left
+    # the direction's floor just above 8 x its tolerance; COARSEST_STEP resolves it
+    rng = np.random.default_rng(29)
+    X = rng.normal(size=(4, 1))
+    w = rng.normal(size=(1, 1))
+    dY = rng.normal(size=(4, 1))
+
+    def fn(v):
+        return X @ v + 1e5
+
+    grad = X.T @ dY
+    result = check_gradients(fn, grad, w, dY, method="directional", seed=29)
+    assert result.verdict == "passed", repr(result)
+    result = check_gradients(fn, grad * 1.001, w, dY, method="directional", seed=29)
+    assert result.verdict == "failed", repr(result)

@@ -242,11 +242,12 @@ class _Search:
         wanted = RESOLVE_FRACTION * self.problem.criteria.rtol * float(norm)
         if not wanted > 0:
             return step
-        chosen = step
-        for factor in (1.0, *COARSE_FACTORS):
-            if step * factor > COARSEST_STEP:
-                break
-            chosen = step * factor
+        # the coarse look's multiples of the step, and COARSEST_STEP itself as the last
+        candidates = [step * factor for factor in (1.0, *COARSE_FACTORS)
+                      if step * factor < COARSEST_STEP] or [step]
+        if step < COARSEST_STEP:
+            candidates.append(COARSEST_STEP)
+        for chosen in candidates:
             if self.noise_scale / (chosen / 2) <= wanted:
                 break
         return chosen

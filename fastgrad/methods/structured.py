@@ -11,7 +11,7 @@ import numpy as np
 from .. import _structure
 from .._progress import progress_bar
 from .._tolerances import VERIFY_ULPS
-from . import Differences, finest_steps, noise_floor, register
+from . import Differences, finest_steps, register
 
 #: Below this many elements a structured check cannot take seconds: no progress bar.
 SMALL_WORK = 2**16
@@ -80,8 +80,8 @@ class Structured:
         how = "fastgrad's own function" if problem.structure_trusted else \
             "verified against fn at two points"
         output = np.asarray(problem.f0, dtype=np.float64)
-        magnitude = structure.magnitude(problem.x, problem.dLdf, output)
-        noise = noise_floor(magnitude, finest_steps(problem), problem.x.dtype)
+        noise = structure.noise(problem.x, problem.dLdf, output, finest_steps(problem),
+                                problem.x.dtype)
         terms = structure.terms(problem.x, problem.dLdf, problem.f0)
         reach = None
         if structure.elementwise and terms is not None:
