@@ -111,20 +111,24 @@ class RowSoftmax(Structure):
         rows = np.sqrt(((output * dLdf) ** 2).sum(axis=-1, keepdims=True))
         return np.broadcast_to(rows, value.shape)
 
-    def terms(self, value, dLdf, output):
-        # sum_k |g_k| |s_k (delta_ki - s_i)| = s_i (|g_i| (1 - 2 s_i) + sum_k s_k |g_k|)
+    @staticmethod
+    def _weights(output, dLdf):
+        """``(s, |g|, sum_k s_k |g_k|)`` per row, in float64."""
         s = np.asarray(output, dtype=np.float64)
         g = np.abs(np.broadcast_to(dLdf, s.shape))
-        return s * (g * np.abs(1.0 - 2.0 * s) + np.sum(s * g, axis=-1, keepdims=True))
+        return s, g, np.sum(s * g, axis=-1, keepdims=True)
+
+    def terms(self, value, dLdf, output):
+        # sum_k |g_k| |s_k (delta_ki - s_i)| = s_i (|g_i| (1 - 2 s_i) + sum_k s_k |g_k|)
+        s, g, row = self._weights(output, dLdf)
+        return s * (g * np.abs(1.0 - 2.0 * s) + row)
 
     def noise(self, value, dLdf, output, steps, dtype):
         # the kernel forms each change as u c / (1 + u) (kernels.differences): no difference
         # of outputs, so nothing rounds at the outputs' size over h. It rounds where c = d_i -
         # sum_j d_j s_j is formed: at s_i (|d_i| + sum_j |d_j| s_j), whatever the step
-        s = np.asarray(output, dtype=np.float64)
-        g = np.abs(np.broadcast_to(dLdf, s.shape))
-        rounding = s * (g + np.sum(s * g, axis=-1, keepdims=True))
-        return EXACT_CHANGE_ULPS * np.finfo(dtype).eps * rounding
+        s, g, row = self._weights(output, dLdf)
+        return EXACT_CHANGE_ULPS * np.finfo(dtype).eps * s * (g + row)
 
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         if value.ndim == 0:

@@ -27,8 +27,8 @@ METHODS = [*LAYER_METHODS, "model"]  # the report's columns
 MODEL_TWINS = [("small", range(50), MODEL_METHODS), ("medium", range(10), ["model"]),
                ("medium", range(4), ["exhaustive"]), ("large", range(2), ["model"])]
 BUG_SEEDS = range(20)
-#: Seeds per small twin shape: 20 in the default suite (CI stays well under 20 minutes on a
-#: loaded 2-core machine), 50 with FASTGRAD_FULL_CATALOGUE=1 (the sweep run before a release).
+#: Seeds per small twin shape: 20 in the default suite (a shorter CI), 50 with
+#: FASTGRAD_FULL_CATALOGUE=1 (the sweep run before resolving verdict work).
 TWIN_SEEDS = range(50 if os.environ.get("FASTGRAD_FULL_CATALOGUE") else 20)
 TWIN_SHAPES = [(1, 1), (2, 3), (8, 8), (32, 32), (512, 512)]
 DETECTED = {}

@@ -242,11 +242,10 @@ class _Search:
         wanted = RESOLVE_FRACTION * self.problem.criteria.rtol * float(norm)
         if not wanted > 0:
             return step
-        # the coarse look's multiples of the step, and COARSEST_STEP itself as the last
+        # the coarse look's multiples of the step below COARSEST_STEP, then COARSEST_STEP
+        # itself (a direction's floor sums every output's rounding: it may need the room)
         candidates = [step * factor for factor in (1.0, *COARSE_FACTORS)
-                      if step * factor < COARSEST_STEP] or [step]
-        if step < COARSEST_STEP:
-            candidates.append(COARSEST_STEP)
+                      if step * factor < COARSEST_STEP] + [max(step, COARSEST_STEP)]
         for chosen in candidates:
             if self.noise_scale / (chosen / 2) <= wanted:
                 break
