@@ -269,7 +269,8 @@ def _judged_result(problem, differences, method_name, why, common, started, look
                         np.asarray(differences.terms, np.float64).reshape(-1),
                         kink=None if problem.order == 2 or differences.gap is None else
                         np.asarray(differences.gap, np.float64).reshape(-1),
-                        upstream=differences.upstream, reach=differences.reach)
+                        upstream=differences.upstream, reach=differences.reach,
+                        count=differences.count)
     judgement = judge(measured, problem.grad.reshape(-1), problem.criteria,
                       problem.x.reshape(-1), look)
     if method_name != "structured":  # (fastgrad's own functions carry no hidden constant)

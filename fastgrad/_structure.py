@@ -46,6 +46,11 @@ class Structure:
         df_k/dvalue_i|`` (the scale of its rounding), or None when unknown."""
         return None
 
+    def term_count(self, value):
+        """How many terms each element's gradient sums (one number for all), or None when
+        unknown. An elementwise map's element is one product: 1."""
+        return 1 if self.elementwise else None
+
     def noise(self, value, dLdf, output, steps, dtype):
         """Per element: the rounding floor of the kernel's difference at ``steps``.
 
@@ -122,6 +127,9 @@ class RowSoftmax(Structure):
         # sum_k |g_k| |s_k (delta_ki - s_i)| = s_i (|g_i| (1 - 2 s_i) + sum_k s_k |g_k|)
         s, g, row = self._weights(output, dLdf)
         return s * (g * np.abs(1.0 - 2.0 * s) + row)
+
+    def term_count(self, value):
+        return value.shape[-1] if value.ndim else 1
 
     def noise(self, value, dLdf, output, steps, dtype):
         # the kernel forms each change as u c / (1 + u) (kernels.differences): no difference
@@ -223,6 +231,10 @@ class DenseParameter(Structure):
         if self.name == "W":
             return np.abs(X.astype(np.float64)).T @ local
         return local.sum(axis=0).reshape(value.shape)
+
+    def term_count(self, value):
+        # a sum over samples, of a sum over a softmax row's outputs
+        return self.X.shape[0] + (value.shape[-1] if self._softmax else 0)
 
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         X, W, b = self._arrays(value)

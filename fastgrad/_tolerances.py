@@ -45,6 +45,11 @@ TOLERANCES = {
 # Allowances in units of the machine epsilon of the dtype concerned (so they scale with the
 # dtype by construction). Each is explained where it is used.
 
+#: Where a method knows how many terms ``n_i`` an element sums (fastgrad's own functions),
+#: ``atol * T_i`` is at most SUM_ULPS * n_i * eps_grad * T_i: recursive summation of n terms
+#: rounds by at most (n - 1) u T_i (u = eps / 2), whatever the order, so a flat 1e-10 T_i
+#: would excuse a 0.5% error in a three-class softmax row whose element cancels to 1e-8 T_i.
+SUM_ULPS = 2
 #: Rounding floor of one element's difference: NOISE_ULPS * eps * S / h, S the root-sum-square
 #: of the outputs the element can move (fastgrad.methods.noise_floor).
 NOISE_ULPS = 2

@@ -11,6 +11,8 @@ The rules
    ``T_i`` is the magnitude of the terms that form the element, ``sum_k |dLdf_k df_k/dx_i|``,
    measured by the same differences (the rounding of a gradient computed in a dtype with
    machine epsilon ``eps`` is about ``eps * T_i``, not ``eps * |a_i|``, where terms cancel).
+   Where the method knows how many terms ``n_i`` the element sums (fastgrad's own
+   functions), ``atol`` is at most ``SUM_ULPS * n_i * eps_grad``, the most such a sum rounds.
    ``noise_i`` is the rounding floor of the element's own difference: ``NOISE_ULPS * eps *
    S_i / h_i`` with ``S_i`` the root-sum-square of the weighted outputs the element moves. An
    ``atol`` given by the caller is absolute and replaces the two middle terms. ``R_i`` is
@@ -74,6 +76,7 @@ from ._tolerances import (
     NOISE_ULPS,
     RESOLVE_FRACTION,
     SECOND_LOOK_FACTORS,
+    SUM_ULPS,
     SWAMPED_FRACTION,
 )
 
@@ -116,13 +119,16 @@ class Criteria:
     step_scale: float
     relative: bool
 
-    def allowance(self, analytic, terms, reach=None):
-        """Per element, the allowance without the differences' noise (``reach``: see
-        :attr:`Measured.reach`)."""
+    def allowance(self, analytic, terms, reach=None, count=None):
+        """Per element, the allowance without the differences' noise (``reach``, ``count``:
+        see :attr:`Measured.reach`, :attr:`Measured.count`)."""
         magnitude = np.abs(analytic)
         if not self.atol_relative:
             return self.rtol * magnitude + self.atol
         terms = magnitude if terms is None else np.maximum(terms, 0.0)
+        eps = np.finfo(self.grad_dtype).eps
+        atol = self.atol if count is None else np.minimum(
+            self.atol, SUM_ULPS * eps * np.maximum(count, 1.0))
         # the analytic value's own rounding: a backward pass rounds at the size of the terms
         # it combines, which for an element may be other elements' (an exact 0 that comes out
         # as a residue, 1 - tanh**2 near saturation times its upstream gradient): those of the
@@ -130,8 +136,8 @@ class Criteria:
         # element's (one NaN element must not make every allowance NaN)
         if reach is None:
             reach = float(np.where(np.isfinite(terms), terms, 0.0).max(initial=0.0))
-        floor = ANALYTIC_ULPS * np.finfo(self.grad_dtype).eps * np.maximum(reach, terms)
-        return self.rtol * magnitude + self.atol * terms + floor
+        floor = ANALYTIC_ULPS * eps * np.maximum(reach, terms)
+        return self.rtol * magnitude + atol * terms + floor
 
 
 @dataclass
@@ -158,6 +164,9 @@ class Measured:
     #: gradient), or None: the largest of all elements' (an element that should be 0 may
     #: come out as a residue of a computation over other elements).
     reach: np.ndarray = None
+    #: Per element, how many terms its analytic value sums (nested sums: the sum of their
+    #: lengths), or None where unknown (black boxes): bounds the rounding ``atol`` stands for.
+    count: np.ndarray = None
 
 
 class Look:
@@ -236,7 +245,9 @@ def judge(measured, analytic, criteria, x_flat, look=None):
         np.broadcast_to(measured.terms, numerical.shape), dtype=np.float64)
     reach = None if measured.reach is None else np.asarray(
         np.broadcast_to(measured.reach, numerical.shape), dtype=np.float64)
-    resolution = criteria.allowance(analytic, terms, reach)
+    count = None if measured.count is None else np.asarray(
+        np.broadcast_to(measured.count, numerical.shape), dtype=np.float64)
+    resolution = criteria.allowance(analytic, terms, reach, count)
     status = np.zeros(numerical.size, dtype=np.int8)
     finite = np.isfinite(numerical)
     status[~finite] = NAN

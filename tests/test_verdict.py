@@ -608,3 +608,26 @@ def test_a_direction_on_a_large_constant_may_take_the_coarsest_step():
     assert result.verdict == "passed", repr(result)
     result = check_gradients(fn, grad * 1.001, w, dY, method="directional", seed=29)
     assert result.verdict == "failed", repr(result)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_short_sum_is_not_given_the_rounding_of_a_long_one(dtype):
+    # a saturated class's gradient s_0 (g_0 - s @ g) cancels to ~1e-8 of the terms it is
+    # formed from, 3 of them: a flat atol of 1e-10 T (sums of millions of terms) excused a
+    # 0.5% error there; three terms round by at most 2 u T. The second look differences fn,
+    # whose outputs round as a black box's, not at the exact kernel's own floor.
+    softmax = activations.SoftMax()
+    shift, factor = (20.0, 1.005) if dtype == np.float64 else (8.0, 1.05)
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(64, 3))
+        x[:, 0] += shift
+        x, dLdY = x.astype(dtype), rng.normal(size=x.shape).astype(dtype)
+        grad = softmax.backward(x, dLdY)
+        result = check_gradients(softmax.forward, grad, x, dLdY, seed=seed)
+        assert result.method == "structured" and result.verdict == "passed", repr(result)
+        bad = grad.copy()
+        bad[5, 0] *= factor
+        result = check_gradients(softmax.forward, bad, x, dLdY, seed=seed)
+        assert result.verdict == "failed" and tuple(result.worst[0].index) == (5, 0), \
+            repr(result)

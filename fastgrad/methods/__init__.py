@@ -422,6 +422,9 @@ class Differences:
     #: Per element: the largest terms its analytic computation may combine (see
     #: fastgrad._verdict.Measured.reach), or None (the largest of all).
     reach: np.ndarray = None
+    #: Per element: how many terms its analytic value sums, where the method knows it (see
+    #: fastgrad._verdict.Measured.count), or None.
+    count: object = None
     #: The method's own second look (a fastgrad._verdict.Look), or None for the default.
     look: object = None
 

@@ -11,6 +11,7 @@ import numpy as np
 from .. import _structure
 from .._progress import progress_bar
 from .._tolerances import VERIFY_ULPS
+from .._verdict import noise_floor
 from . import Differences, finest_steps, register
 
 #: Below this many elements a structured check cannot take seconds: no progress bar.
@@ -91,9 +92,13 @@ class Structured:
                                np.abs(np.broadcast_to(problem.dLdf, problem.x.shape)
                                       .astype(np.float64))).reshape(-1)
         return Differences(central, gap, f"{structure.description} ({how})", noise=noise,
-                           rounding=noise * finest_steps(problem),
+                           # (the second look differences fn itself: its outputs round
+                           # as a black box's, whatever the kernel's own floor)
+                           rounding=noise_floor(structure.magnitude(problem.x, problem.dLdf,
+                                                                    output), 1.0,
+                                                problem.x.dtype),
                            terms=None if terms is None else np.asarray(terms, np.float64),
-                           reach=reach)
+                           reach=reach, count=structure.term_count(problem.x))
 
 
 register(Structured())
