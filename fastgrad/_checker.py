@@ -149,17 +149,30 @@ def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, 
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise TypeError("executor: expected a concurrent.futures.Executor (with submit), got "
                         f"{type(executor).__name__}")
-    with threads_for(np.size(x)):
+    with threads_for(_size(x)):
         return _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget,
                       progress, seed, order,
                       {"n_directions": directions, "time_budget_s": time_budget_s,
                        "work_budget": work_budget, "noise": noise,
-                       "executor": executor, "sparsity": _sparsity(sparsity, np.ndim(x))})
+                       "executor": executor, "sparsity": _sparsity(sparsity, x)})
 
 
-def _sparsity(sparsity, ndim):
+def _size(x):
+    """x's size for the thread choice, 0 for what NumPy cannot convert (a ragged list: the
+    validation of x then says so)."""
+    try:
+        return int(np.size(x))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _sparsity(sparsity, x):
     if sparsity is None:
         return None
+    try:
+        ndim = np.ndim(x)
+    except (TypeError, ValueError):  # the validation of x says why
+        ndim = 64
     try:
         pairs = tuple((int(a), int(b)) for a, b in sparsity)
     except (TypeError, ValueError):
@@ -291,7 +304,9 @@ def _validate(fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress,
     if not callable(fn):
         raise TypeError(f"fn: expected a callable, got {type(fn).__name__}")
     x = as_float_array(x, "x", finite=True, copy=True)
-    grad = as_float_array(grad, "grad", finite=True)
+    # (copies: fn may write into a buffer the caller passed as grad or dLdf, zero_grad()
+    # style, and the check would then judge what fn left there)
+    grad = as_float_array(grad, "grad", finite=True, copy=True)
     if grad.shape != x.shape:
         raise ValueError(f"grad: expected shape {x.shape} (the shape of x), got {grad.shape}")
     if h is not None:
@@ -312,7 +327,7 @@ def _validate(fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress,
     if method != "auto" and method not in methods.names():
         raise ValueError(f"method: expected 'auto' or one of {methods.names()}, got {method!r}")
     grad_dtype = min(x.dtype, grad.dtype, key=lambda d: d.itemsize)
-    dLdf = as_float_array(dLdf, "dLdf", allow_int=True, finite=True)
+    dLdf = as_float_array(dLdf, "dLdf", allow_int=True, finite=True, copy=True)
 
     problem = methods.Problem(fn=fn, x=x, f0=np.zeros(0), dLdf=dLdf, step_scale=0.0,
                               relative=h is None, order=int(order),
@@ -433,7 +448,11 @@ def _indices(flat, shape):
 
 def _output(value, what):
     out = np.asarray(value)
-    if out.dtype.kind in "iub":
+    if out.dtype.kind == "b":  # (bool - bool does not subtract: differences need numbers)
+        raise TypeError(f"{what}: returned a boolean array; a gradient check needs real-valued "
+                        "outputs (a comparison such as v > 0 is piecewise constant: return "
+                        "the float quantity it thresholds, or cast with .astype(float))")
+    if out.dtype.kind in "iu":
         out = out.astype(np.float64)
     if out.dtype.kind != "f":
         raise TypeError(f"{what}: expected a real float array or scalar, got dtype {out.dtype}")

@@ -42,6 +42,13 @@ def as_float_array(value, name, *, ndim=None, min_ndim=0, allow_int=False, dtype
     copy : bool
         Always return a new array, never a view of the caller's data.
     """
+    if isinstance(value, (np.matrix, np.ma.MaskedArray)):
+        # (np.asarray drops what makes them what they are: * is a matrix product on a
+        # matrix, a mask hides elements; fn would see another function)
+        kind = "np.matrix" if isinstance(value, np.matrix) else "masked array"
+        raise TypeError(f"{name}: expected a plain NumPy array, got a {kind}; pass "
+                        + ("np.asarray(...) and use @ for products in fn" if kind ==
+                           "np.matrix" else "its .filled(...) data and apply the mask in fn"))
     try:
         array = np.asarray(value)
     except Exception as error:  # ragged lists and the like

@@ -569,3 +569,85 @@ def test_a_layer_drawing_a_new_mask_at_every_forward_is_named():
     net, X, Y = _scaled_net(Noisy())
     with pytest.raises(ValueError, match=r"loss is not deterministic \(checking layer"):
         utils.gradient_check(net, X, Y)
+
+
+def _batch_normalised(v):
+    """A per-sample loss divided by the batch size: ``len(v)``, where a stack of inputs makes
+    it the stack's length (``v.shape[-2]`` was meant)."""
+    return np.sum(np.tanh(v) ** 2, axis=-1) / len(v)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n_rows, options", [(13, {}), (7, {"order": 2}), (7, {"h": 1e-4})])
+def test_a_function_reading_the_stacks_length_is_not_stacked(method, n_rows, options):
+    # the stacking probe's stack had 2 levels x 2 sides x 3 elements + 1 = 13 slices: with
+    # 13 rows, len(v) was the same there and in single calls; the real stacks' was not
+    x = np.random.default_rng(7).normal(size=(n_rows, 2))
+    right = 2 * np.tanh(x) * (1 - np.tanh(x) ** 2) / n_rows
+    assert _check(_batch_normalised, right, x, method=method, seed=0, **options).verdict == \
+        "passed"
+    wrong = right * n_rows / 105  # what a stack of 105 slices made of it
+    assert _check(_batch_normalised, wrong, x, method=method, seed=0, **options).verdict == \
+        "failed"
+
+
+class ZeroGrad:
+    """A layer whose forward zeroes its gradient buffer, zero_grad() style."""
+
+    def __init__(self, X, W, dLdY):
+        self.X = X
+        self.dW = X.T @ ((1 - np.tanh(X @ W) ** 2) * dLdY)
+
+    def __call__(self, W):
+        self.dW.fill(0.0)
+        return np.tanh(self.X @ W)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_grad_and_dLdf_are_read_before_fn_can_change_them(method):
+    rng = np.random.default_rng(7)
+    X, W, dLdY = rng.normal(size=(5, 4)), rng.normal(size=(4, 3)) / 2, rng.normal(size=(5, 3))
+    layer = ZeroGrad(X, W, dLdY)
+    result = check_gradients(layer, layer.dW, W, dLdY, method=method, seed=0)
+    assert result.verdict == "passed", repr(result)
+    # fn writing into the dLdf it was handed by the caller: the check keeps the caller's
+    upstream = dLdY.copy()
+
+    def scaling(w):
+        upstream[...] = 0.0
+        return np.tanh(X @ w)
+
+    right = X.T @ ((1 - np.tanh(X @ W) ** 2) * dLdY)
+    result = check_gradients(scaling, right, W, upstream, method=method, seed=0)
+    assert result.verdict == "passed", repr(result)
+
+
+@pytest.mark.parametrize("x, words", [
+    (np.matrix([[0.1, 0.2], [0.3, 0.4]]), "np.matrix"),
+    (np.ma.masked_less(np.array([0.1, -0.2, 0.3]), 0.0), "masked array"),
+    ([[0.1, 0.2], [0.3]], "x: expected a real float array, got list"),
+])
+def test_an_x_whose_meaning_np_asarray_would_change_is_refused_by_name(x, words):
+    with pytest.raises(TypeError, match=words):
+        check_gradients(np.tanh, np.ones((2, 2)), x)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_boolean_output_is_refused_by_name(method):
+    x = np.linspace(-1, 1, 6)
+    with pytest.raises(TypeError, match="fn\\(x\\): returned a boolean array"):
+        check_gradients(lambda v: v > 0, np.zeros(6), x, method=method)
+
+
+def test_a_flaky_error_that_mentions_read_only_is_not_taken_for_a_write():
+    x = np.linspace(-1, 1, 6)
+    calls = []
+
+    def fn(v):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ValueError("cache file is read-only, try again")
+        return np.tanh(v)
+
+    with pytest.raises(ValueError, match="cache file is read-only"):
+        check_gradients(fn, 1 - np.tanh(x) ** 2, x)

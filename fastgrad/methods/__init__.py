@@ -143,7 +143,9 @@ class Problem:
                 self.fn(trial)
         except Exception:
             return False
-        return True
+        # (a write shows in the copy; an error that only mentions "read-only" and does not
+        # come back, a flaky cache, is fn's own and propagates)
+        return not np.array_equal(trial, np.asarray(value), equal_nan=True)
 
     def _blame(self, value, error):
         """The single element whose move alone makes fn raise as it did at ``value`` (a

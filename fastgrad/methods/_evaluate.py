@@ -13,7 +13,13 @@ own unperturbed base point; otherwise one call per perturbation on a private cop
 import numpy as np
 
 from . import MODIFIED_INPUT, ModifiedInput, rounding_squares
-from .exhaustive import STACK_TARGET_BYTES, WORKSPACE_FACTOR, _probe_stacking
+from .exhaustive import (
+    STACK_TARGET_BYTES,
+    WORKSPACE_FACTOR,
+    StackMismatch,
+    _probe_stacking,
+    check_base_row,
+)
 
 
 def stacking(problem):
@@ -90,29 +96,12 @@ def changes(problem, perturbations, where, detail=False, paired=False):
     base = np.asarray(problem.f0, dtype=np.float64).reshape(-1)
     base_squares = rounding_squares(problem) if detail else None
     if len(perturbations) > 1 and _stacks_fit(problem) and stacking(problem):
-        chunk = _chunk(problem)
-        if paired:
-            chunk = max(2, chunk - chunk % 2)
-        for start in range(0, len(perturbations), chunk):
-            block = perturbations[start:start + chunk]
-            stack = np.empty((len(block) + 1, x_flat.size), dtype=x_flat.dtype)
-            stack[0] = x_flat
-            for k, perturbation in enumerate(block, start=1):
-                _apply(x_flat, perturbation, stack[k])
-            outputs = problem.call(stack.reshape((len(stack), *problem.x.shape)), where)
-            _check_shape(problem, outputs, (len(stack), *problem.f0.shape), where)
-            flat = outputs.reshape(len(stack), -1)
-            difference = (flat[1:] - flat[0]).astype(np.float64)
-            rows = slice(start, start + len(block))
-            out[rows] = difference @ weights
-            if detail:
-                if paired:
-                    central = np.abs(difference[0::2] - difference[1::2]) @ np.abs(weights)
-                    terms[rows] = np.repeat(central / 2, 2)
-                else:
-                    terms[rows] = np.abs(difference) @ np.abs(weights)
-                moved[rows] = (difference != 0).astype(np.float64) @ base_squares
-        return (out, terms, moved) if detail else out
+        try:
+            return _stacked_changes(problem, perturbations, where, detail, paired, out, terms,
+                                    moved, base_squares)
+        except StackMismatch as mismatch:
+            problem.stacks = False
+            problem.notes.append(f"one perturbation per call ({mismatch})")
     buffer = WorkBuffer(x_flat)
     previous = None  # the up change of a pair, until its down change comes
     for k, perturbation in enumerate(perturbations):
@@ -132,6 +121,38 @@ def changes(problem, perturbations, where, detail=False, paired=False):
             previous = difference
             moved[k] = float(np.dot(difference != 0, base_squares))
     buffer.check_unmodified()
+    return (out, terms, moved) if detail else out
+
+
+def _stacked_changes(problem, perturbations, where, detail, paired, out, terms, moved,
+                     base_squares):
+    """:func:`changes` through stacks (raises :class:`StackMismatch` when a stack's base row
+    differs from fn(x))."""
+    x_flat = problem.x.reshape(-1)
+    weights = problem.dLdf.reshape(-1).astype(np.float64)
+    chunk = _chunk(problem)
+    if paired:
+        chunk = max(2, chunk - chunk % 2)
+    for start in range(0, len(perturbations), chunk):
+        block = perturbations[start:start + chunk]
+        stack = np.empty((len(block) + 1, x_flat.size), dtype=x_flat.dtype)
+        stack[0] = x_flat
+        for k, perturbation in enumerate(block, start=1):
+            _apply(x_flat, perturbation, stack[k])
+        outputs = problem.call(stack.reshape((len(stack), *problem.x.shape)), where)
+        _check_shape(problem, outputs, (len(stack), *problem.f0.shape), where)
+        check_base_row(problem, outputs[0])
+        flat = outputs.reshape(len(stack), -1)
+        difference = (flat[1:] - flat[0]).astype(np.float64)
+        rows = slice(start, start + len(block))
+        out[rows] = difference @ weights
+        if detail:
+            if paired:
+                central = np.abs(difference[0::2] - difference[1::2]) @ np.abs(weights)
+                terms[rows] = np.repeat(central / 2, 2)
+            else:
+                terms[rows] = np.abs(difference) @ np.abs(weights)
+            moved[rows] = (difference != 0).astype(np.float64) @ base_squares
     return (out, terms, moved) if detail else out
 
 

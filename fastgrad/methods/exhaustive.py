@@ -116,10 +116,43 @@ def combine_arrays(coarse, fine, order):
         np.abs(coarse_gap - 2.0 * gap)
 
 
+#: Why a stack is abandoned when its unperturbed row disagrees with fn(x).
+STACK_LENGTH_REASON = "fn gives other values at x on a stack of another length (it reads " \
+    "the stack's length: len(v) or v.shape[0] where v.shape[-2] is meant?)"
+
+
+class StackMismatch(Exception):
+    """A stack's unperturbed row differs from fn(x): fn depends on the stack's length."""
+
+
+def check_base_row(problem, base_output):
+    """Raise :class:`StackMismatch` unless a stack's unperturbed output equals fn(x).
+
+    The probe stack's length can coincide with an axis of x (13 rows, and 13 slices), so a
+    function that divides by ``len(v)`` passes it; every stack carries its base row, and
+    that row must reproduce fn(x) whatever the stack's length.
+    """
+    eps = np.finfo(problem.x.dtype).eps
+    scale = float(np.max(np.abs(problem.f0), initial=0.0))
+    if not np.allclose(base_output, problem.f0, rtol=STACK_ULPS * eps,
+                       atol=STACK_ULPS * eps * scale):
+        raise StackMismatch(STACK_LENGTH_REASON)
+
+
+def _probe_size(problem):
+    """How many elements the probe perturbs: N_PROBE or more, so that the stack's length is
+    none of x's axis lengths (a function that reads ``len(v)`` shows it)."""
+    size, levels = problem.x.size, _levels(problem)
+    n = min(N_PROBE, size)
+    while n < size and 1 + 2 * levels * n in problem.x.shape:
+        n += 1
+    return n
+
+
 def _probe_stacking(problem):
     """Return None when fn evaluates stacks like single calls, else the reason it does not."""
     size = problem.x.size
-    indices = problem.rng.choice(size, size=min(N_PROBE, size), replace=False)
+    indices = problem.rng.choice(size, size=_probe_size(problem), replace=False)
     stack, _ = _stack(problem, indices)
     problem.n_evaluations += 1
     try:
@@ -156,7 +189,10 @@ class Exhaustive:
     def run(self, problem):
         reason = _probe_stacking(problem) if problem.x.size > 1 else "a single element"
         if reason is None:
-            return self._stacked(problem)
+            try:
+                return self._stacked(problem)
+            except StackMismatch as mismatch:
+                reason = str(mismatch)
         return self._loop(problem, reason)
 
     def _chunk_size(self, problem):
@@ -183,6 +219,7 @@ class Exhaustive:
                 if outputs.shape != (len(stack), *problem.f0.shape):
                     raise ValueError(f"fn: returned shape {outputs.shape} {where}, expected "
                                      f"{(len(stack), *problem.f0.shape)}")
+                check_base_row(problem, outputs[0])
                 central[indices], gap[indices], terms[indices], moved[indices] = \
                     _differences(outputs, len(indices), taken, dLdf_flat, problem.order,
                                  squares)
