@@ -465,7 +465,7 @@ def _promote(problem, x, f0):
     float64 steps below it would round away)."""
     if x.dtype == np.float64:
         if f0.dtype != np.float32:
-            return x, f0
+            return _unless_float32_inside(problem, x, f0)
         x32 = x.astype(np.float32)
         if not np.all(np.isfinite(x32)):
             return x, f0
@@ -489,7 +489,47 @@ def _promote(problem, x, f0):
     if not np.allclose(f64, f0, rtol=tol.rtol, atol=tol.atol * scale):
         problem.notes.append("fn gives other values in float64: differences in float32")
         return x, f0
-    return x64, f64
+    return _unless_float32_inside(problem, x64, f64, x32=x, f32=f0)
+
+
+#: Moves (relative to |x|) below half a float32 ulp (at least 2**-25 |x|), and of many float32
+#: ulps: the probe of a function that rounds its argument to float32 inside. (Moving every
+#: element at once, the small move changes a float64 function's output unless a constant
+#: beyond ~1e8 times its terms swamps it, and then every difference is swamped anyway.)
+BELOW_FLOAT32 = 2.0**-26
+ABOVE_FLOAT32 = 2.0**-16
+
+
+def _unless_float32_inside(problem, x64, f64, x32=None, f32=None):
+    """``(x64, f64)``, or float32 ones when fn rounds its float64 argument to float32 inside
+    and returns float64 (``float(model(v.astype(np.float32)))``, ``.item()``): float64 steps
+    below a float32 ulp would leave its output exactly unchanged and every difference 0.
+
+    Evidence, not the output's dtype: at x rounded to float32, a move below half a float32
+    ulp leaves every output bitwise unchanged while a move of many ulps changes some.
+    fastgrad's own functions compute in their input's dtype and are not probed.
+    """
+    module = getattr(problem.fn, "__module__", "") or ""
+    if module.startswith("fastgrad.") or x64.size == 0:
+        return x64, f64
+    rounded = x64.astype(np.float32)
+    if not np.all(np.isfinite(rounded)):
+        return x64, f64
+    at = rounded.astype(np.float64)
+    base = f64 if np.array_equal(at, x64) else problem.call(at.copy(), "at x in float32 values")
+    below = problem.call(at + BELOW_FLOAT32 * np.abs(at), "probing float32 rounding inside fn")
+    if np.shape(below) != np.shape(base) or not np.array_equal(below, base):
+        return x64, f64
+    above = problem.call(at + ABOVE_FLOAT32 * np.maximum(1.0, np.abs(at)),
+                         "probing float32 rounding inside fn")
+    if np.shape(above) != np.shape(base) or np.array_equal(above, base):
+        return x64, f64  # (flat at x: no evidence either way)
+    problem.notes.append("fn rounds its argument to float32 (a move below half a float32 ulp "
+                         "leaves every output unchanged): differences in float32, and the "
+                         "gradient is judged at float32's tolerances")
+    if x32 is None:
+        x32, f32 = rounded, _output(problem.call(rounded.copy(), "at x in float32"), "fn(x)")
+    return x32, f32
 
 
 def _broadcast_dLdf(dLdf, f0, dtype):

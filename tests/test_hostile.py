@@ -651,3 +651,31 @@ def test_a_flaky_error_that_mentions_read_only_is_not_taken_for_a_write():
 
     with pytest.raises(ValueError, match="cache file is read-only"):
         check_gradients(fn, 1 - np.tanh(x) ** 2, x)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("x_dtype", [np.float32, np.float64])
+def test_a_float32_model_returning_a_python_float_is_differenced_in_float32(method, x_dtype):
+    # float(np.sum(tanh(v.astype(float32)) * w)): float64 output, float32 inside; float64
+    # steps below a float32 ulp left the output unchanged and every difference 0 (failed)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 7)).astype(x_dtype)
+    w = rng.normal(size=(16, 7)).astype(np.float32)
+
+    def loss(v):
+        return float(np.sum(np.tanh(np.asarray(v, dtype=np.float32)) * w))
+
+    right = (w * (1 - np.tanh(x.astype(np.float64)) ** 2)).astype(x_dtype)
+    result = _check(loss, right, x, method=method, seed=0)
+    assert result.verdict == "passed" and "rounds its argument to float32" in \
+        result.method_note, repr(result)
+    wrong = right.copy()
+    wrong[3, 2] *= 1.5
+    assert _check(loss, wrong, x, method=method, seed=0).verdict == "failed"
+
+
+def test_a_float64_function_is_not_taken_for_a_float32_one():
+    x = np.random.default_rng(1).normal(size=(6, 5))
+    result = check_gradients(lambda v: float(np.sum(np.tanh(v))), 1 - np.tanh(x) ** 2, x)
+    assert result.verdict == "passed" and "float32" not in result.method_note
+    assert result.eval_dtype == np.float64
