@@ -516,12 +516,20 @@ def _unless_float32_inside(problem, x64, f64, x32=None, f32=None):
     if not np.all(np.isfinite(rounded)):
         return x64, f64
     at = rounded.astype(np.float64)
+    # (nonzero elements only: at 0 float32 resolves any move, subnormals included)
+    scale = np.abs(at)
+    if not np.any(scale > 0):
+        return x64, f64
+    signs = np.where(problem.rng.random(at.shape) < 0.5, -1.0, 1.0) * (scale > 0)
+    # (fn raising here is reported as at any probe that moves every element: with the one
+    # element whose move alone makes it raise)
     base = f64 if np.array_equal(at, x64) else problem.call(at.copy(), "at x in float32 values")
-    below = problem.call(at + BELOW_FLOAT32 * np.abs(at), "probing float32 rounding inside fn")
+    # (random signs: a move of every element by the same amount can be one fn ignores, a
+    # constant added to every logit of a softmax)
+    below = problem.call(at + signs * BELOW_FLOAT32 * scale, "probing float32 rounding in fn")
     if np.shape(below) != np.shape(base) or not np.array_equal(below, base):
         return x64, f64
-    above = problem.call(at + ABOVE_FLOAT32 * np.maximum(1.0, np.abs(at)),
-                         "probing float32 rounding inside fn")
+    above = problem.call(at + signs * ABOVE_FLOAT32 * scale, "probing float32 rounding in fn")
     if np.shape(above) != np.shape(base) or np.array_equal(above, base):
         return x64, f64  # (flat at x: no evidence either way)
     problem.notes.append("fn rounds its argument to float32 (a move below half a float32 ulp "

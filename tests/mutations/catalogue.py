@@ -95,6 +95,98 @@ def _saturated_class_case():
     return build
 
 
+def _layer_norm(v, gamma, beta, eps=1e-5):
+    mean = v.mean(axis=-1, keepdims=True)
+    var = ((v - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (v - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def _layer_norm_dx_case():
+    """LayerNorm's dx without the ``- x_hat mean(dx_hat x_hat)`` term (an 8 x 32 batch)."""
+    def build(rng, dtype, shape, near_kinks=False):
+        X = rng.normal(loc=0.5, scale=2.0, size=(8, 32)).astype(dtype)
+        gamma, beta = rng.normal(size=32).astype(dtype), rng.normal(size=32).astype(dtype)
+        dLdY = rng.normal(size=X.shape).astype(dtype)
+        x = X.astype(np.float64)
+        inv_std = 1 / np.sqrt(x.var(axis=-1, keepdims=True) + 1e-5)
+        x_hat = (x - x.mean(axis=-1, keepdims=True)) * inv_std
+        dx_hat = dLdY * gamma.astype(np.float64)
+        centred = dx_hat - dx_hat.mean(axis=-1, keepdims=True)
+        correct = inv_std * (centred - x_hat * (dx_hat * x_hat).mean(axis=-1, keepdims=True))
+
+        def fn(v):
+            return _layer_norm(v, gamma, beta)
+
+        return fn, X, dLdY, correct.astype(dtype), (inv_std * centred).astype(dtype)
+    return build
+
+
+def _embedding_case():
+    """An embedding lookup with repeated indices: dE[idx] = dY overwrites where it should
+    accumulate (np.add.at)."""
+    def build(rng, dtype, shape, near_kinks=False):
+        E = rng.normal(size=(20, 8)).astype(dtype)
+        idx = rng.integers(0, 20, size=30)
+        dLdY = rng.normal(size=(30, 8)).astype(dtype)
+        correct = np.zeros_like(E)
+        np.add.at(correct, idx, dLdY)
+        wrong = np.zeros_like(E)
+        wrong[idx] = dLdY
+
+        def fn(e):
+            return e[..., idx, :]
+
+        return fn, E, dLdY, correct, wrong
+    return build
+
+
+def _ignore_index_case():
+    """Mean NLL of log-softmax with ignored targets (-100): divided by all 16 rows instead of
+    the 15 counted ones (6.7%)."""
+    def build(rng, dtype, shape, near_kinks=False):
+        Z = rng.normal(scale=2.0, size=(16, 7)).astype(dtype)
+        y = rng.integers(0, 7, size=16)
+        y[3] = -100
+        rows = np.flatnonzero(y >= 0)
+
+        def fn(v):
+            top = v.max(axis=-1, keepdims=True)
+            log_p = v - top - np.log(np.exp(v - top).sum(axis=-1, keepdims=True))
+            return -log_p[..., rows, y[rows]].sum(axis=-1) / rows.size
+
+        p = _softmax(Z.astype(np.float64))
+        target = np.zeros_like(p)
+        target[rows, y[rows]] = 1.0
+        counted = (y >= 0)[:, None]
+        return (fn, Z, 1.0, ((p - target) * counted / rows.size).astype(dtype),
+                ((p - target) * counted / y.size).astype(dtype))
+    return build
+
+
+def _python_float_loss_case():
+    """A float32 model's loss returned as a Python float (``.item()``): softmax regression,
+    the largest element of dW 5% off (float32 differences: rtol 1e-2)."""
+    def build(rng, dtype, shape, near_kinks=False):
+        X = rng.normal(size=(16, 6)).astype(np.float32)
+        W = (rng.normal(size=(6, 5)) / 2).astype(dtype)
+        y = rng.integers(0, 5, size=16)
+
+        def fn(w):
+            z = X @ np.asarray(w, dtype=np.float32)
+            top = z.max(axis=-1, keepdims=True)
+            return float((top[:, 0] + np.log(np.exp(z - top).sum(axis=-1))
+                          - z[np.arange(16), y]).mean())
+
+        x64 = X.astype(np.float64)
+        p = _softmax(x64 @ W.astype(np.float32).astype(np.float64))
+        p[np.arange(16), y] -= 1.0
+        correct = x64.T @ p / 16
+        wrong = correct.copy()
+        wrong[np.unravel_index(np.argmax(np.abs(correct)), correct.shape)] *= 1.05
+        return fn, W, 1.0, correct.astype(dtype), wrong.astype(dtype)
+    return build
+
+
 def _loss_case(loss, wrong_backward, labels):
     def build(rng, dtype, shape, near_kinks=False):
         P = rng.uniform(0.05, 0.95, size=shape)
@@ -432,6 +524,17 @@ CASES = [
          # a float32 backward at logits of scale 50 as a black box: its rounding of the
          # upstream gradient cannot be told from an error (inconclusive, never failed)
          inconclusive_ok=("exhaustive", "colored", "directional")),
+    # found by independent adversaries: real layers, and a float32 model behind a float
+    Case("LayerNorm dx without the x_hat mean(dx_hat x_hat) term", _layer_norm_dx_case(),
+         False, bug_shape=(1, 1), twin_shapes=((1, 1),)),
+    Case("embedding lookup with repeated indices: dE[idx] = dY overwrites", _embedding_case(),
+         False, sparse=False, bug_shape=(1, 1), twin_shapes=((1, 1),),
+         bug_methods=("exhaustive", "directional")),
+    Case("NLL with ignored targets divided by every row, not the counted ones",
+         _ignore_index_case(), False, sparse=False, bug_shape=(1, 1), twin_shapes=((1, 1),)),
+    Case("a float32 model's loss returned as a Python float: one element of dW 5% off",
+         _python_float_loss_case(), False, sparse=False, bug_shape=(1, 1),
+         twin_shapes=((1, 1),)),
     # (as a black box, these rows' gradient is ~1e-8 of the loss's size: differences cannot
     # resolve it to rtol, and the twin is inconclusive there; fastgrad's own kernel can)
     Case("saturated softmax: the dominant class 0.5% off in one row", _saturated_class_case(),
