@@ -337,7 +337,9 @@ def _coarse_look(look, judgement, analytic, resolution, tolerance, criteria, x_f
     candidates = np.flatnonzero((status == OK) & (noise > resolution))
     if candidates.size == 0:
         return
-    order = np.argsort(-(noise[candidates] / tolerance[candidates]), kind="stable")
+    # (a tolerance of 0, rtol=atol=0 given: those first)
+    order = np.argsort(-(noise[candidates] / np.maximum(tolerance[candidates], 1e-300)),
+                       kind="stable")
     candidates = candidates[order][:look.coarse_cap]
     fine, uncertainty, coarse, coarse_noise, truncation, valid = _coarse_values(
         look, candidates, tolerance[candidates], resolution[candidates], criteria, x_flat)
@@ -539,7 +541,8 @@ def _noise_dominated(judgement, analytic, tolerance, first_step, criteria_dtype)
         & ~zero & first_step
     if dominated.any():
         judgement.status[dominated] = UNRESOLVED
-        worst = float(np.max(judgement.noise[dominated] / tolerance[dominated]))
+        worst = float(np.max(judgement.noise[dominated]
+                             / np.maximum(tolerance[dominated], 1e-300)))
         judgement.notes.append(
             f"{int(dominated.sum())} element(s) agree only within a rounding floor up to "
             f"{worst:.3g} x their tolerance, also at the coarsest usable step: the "

@@ -3,6 +3,8 @@
 Every case runs through every method it applies to; x and grad must come back bitwise equal.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -680,3 +682,32 @@ def test_a_float64_function_is_not_taken_for_a_float32_one():
     result = check_gradients(lambda v: float(np.sum(np.tanh(v))), 1 - np.tanh(x) ** 2, x)
     assert result.verdict == "passed" and "float32" not in result.method_note
     assert result.eval_dtype == np.float64
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_an_infinite_output_near_x_is_named_as_such_without_warnings(method):
+    x = np.random.default_rng(0).normal(size=(4, 5))
+    corner = x[0, 0]
+
+    def fn(v):
+        out = np.tanh(v)
+        if v[0, 0] > corner:
+            out[0, 0] = np.inf
+        return out
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # fastgrad's own arithmetic is quiet
+        result = _check(fn, 1 - np.tanh(x) ** 2, x, method=method, seed=0)
+    assert result.verdict == "inconclusive", repr(result)
+    assert "NaN or inf" in result.verdict_reason, result.verdict_reason
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_zero_tolerances_raise_no_warnings(method):
+    x = np.random.default_rng(0).normal(size=(4, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = check_gradients(np.tanh, 1 - np.tanh(x) ** 2, x, rtol=0, atol=0,
+                                 method=method, seed=0)
+    # (a correct gradient: nothing to fail; the floors still count, so it need not pass)
+    assert result.verdict != "failed", repr(result)

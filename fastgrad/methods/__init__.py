@@ -351,8 +351,9 @@ def _plateau_rounding(problem, base, weights):
                     raise ValueError(f"fn: returned shape {out.shape} near x, expected "
                                      f"{problem.f0.shape}")
                 outputs.append(out.reshape(-1))
-            fourth = (outputs[0] - 4 * outputs[1] + 6 * base - 4 * outputs[2]
-                      + outputs[3]) * weights
+            with np.errstate(invalid="ignore", over="ignore"):  # (fn's inf: zeroed below)
+                fourth = (outputs[0] - 4 * outputs[1] + 6 * base - 4 * outputs[2]
+                          + outputs[3]) * weights
             total += np.nan_to_num(fourth, nan=0.0, posinf=0.0, neginf=0.0) ** 2
         sums.append(total)
     coarse, fine = sums

@@ -201,6 +201,9 @@ class _Search:
                         num, ana, tol, kink, _ = self.measure(k, everything, step, 2)
                         continue
                     self.blockers.append(
+                        f"random direction {k} gave a NaN or infinite difference (fn returns "
+                        "NaN or inf within a step of x; colored or exhaustive name the elements)"
+                        if not np.isfinite(residual) else
                         f"random direction {k} disagrees but no single element does (its "
                         "halves each agree within tolerance)" if abs(residual) > tol else
                         f"random direction {k} crosses a kink at every usable step, where its "

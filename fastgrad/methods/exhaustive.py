@@ -105,6 +105,11 @@ def _differences(outputs, n, taken, dLdf_flat, order, squares):
 
 def combine_arrays(coarse, fine, order):
     """NumPy twin of ``kernels.differences.combine`` for arrays (no compiler needed)."""
+    with np.errstate(invalid="ignore", over="ignore"):  # (fn's inf: reported as NaN)
+        return _combine_arrays(coarse, fine, order)
+
+
+def _combine_arrays(coarse, fine, order):
     up, down, h_plus, h_minus = fine if order == 4 else coarse
     central = (up + down) / (h_plus + h_minus)
     gap = (up / h_plus - down / h_minus) / 2.0
