@@ -711,3 +711,19 @@ def test_zero_tolerances_raise_no_warnings(method):
                                  method=method, seed=0)
     # (a correct gradient: nothing to fail; the floors still count, so it need not pass)
     assert result.verdict != "failed", repr(result)
+
+
+def test_an_intermittent_error_is_called_intermittent():
+    x = np.random.default_rng(0).normal(size=(4, 5))
+    calls = []
+
+    def fn(v):
+        calls.append(1)
+        if len(calls) == 9:
+            raise ArithmeticError("flaky backend")
+        return np.tanh(v)
+
+    with pytest.raises(ArithmeticError, match="flaky backend") as caught:
+        check_gradients(fn, 1 - np.tanh(x) ** 2, x, method="exhaustive", seed=0)
+    notes = " ".join(getattr(caught.value, "__notes__", []))
+    assert "raises intermittently" in notes and "combination" not in notes, notes

@@ -180,6 +180,9 @@ class Problem:
                 suspects = half
             elif raises(suspects[suspects.size // 2:]):
                 suspects = suspects[suspects.size // 2:]
+            elif not raises(moved):
+                return ("fn did not raise again at the same point: it raises intermittently, "
+                        "not as a function of its argument alone")
             else:
                 return (f"no single half of the {moved.size} elements moved here makes fn "
                         "raise alone: it raises on their combination")
