@@ -520,12 +520,14 @@ def _unless_float32_inside(problem, x64, f64, x32=None, f32=None):
     scale = np.abs(at)
     if not np.any(scale > 0):
         return x64, f64
-    signs = np.where(problem.rng.random(at.shape) < 0.5, -1.0, 1.0) * (scale > 0)
+    # (random signs and sizes: a move of every element by the same amount can be one fn
+    # ignores, a constant added to every logit of a softmax; equal relative moves change
+    # every log(p) by the same amount, and three up with three down cancel exactly)
+    signs = np.where(problem.rng.random(at.shape) < 0.5, -1.0, 1.0) * (scale > 0) * \
+        problem.rng.uniform(0.5, 1.0, at.shape)
     # (fn raising here is reported as at any probe that moves every element: with the one
     # element whose move alone makes it raise)
     base = f64 if np.array_equal(at, x64) else problem.call(at.copy(), "at x in float32 values")
-    # (random signs: a move of every element by the same amount can be one fn ignores, a
-    # constant added to every logit of a softmax)
     below = problem.call(at + signs * BELOW_FLOAT32 * scale, "probing float32 rounding in fn")
     if np.shape(below) != np.shape(base) or not np.array_equal(below, base):
         return x64, f64

@@ -727,3 +727,19 @@ def test_an_intermittent_error_is_called_intermittent():
         check_gradients(fn, 1 - np.tanh(x) ** 2, x, method="exhaustive", seed=0)
     notes = " ".join(getattr(caught.value, "__notes__", []))
     assert "raises intermittently" in notes and "combination" not in notes, notes
+
+
+def test_a_cross_entropy_is_not_taken_for_a_float32_function():
+    # equal relative moves change every log(p) by the same amount: three up and three down
+    # cancelled exactly, and the float32 probe saw "no change" (the loss went to float32
+    # differences and rtol 1e-2)
+    from fastgrad import losses
+    loss = losses.CrossEntropy()
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        P = rng.uniform(0.05, 0.95, size=(6, 4))
+        P /= P.sum(axis=1, keepdims=True)
+        Y = np.eye(4)[rng.integers(0, 4, 6)]
+        result = check_gradients(lambda p, Y=Y: loss.forward(Y, p), loss.backward(Y, P), P,
+                                 method="exhaustive", seed=seed)
+        assert result.eval_dtype == np.float64 and result.verdict == "passed", repr(result)
