@@ -743,3 +743,20 @@ def test_a_cross_entropy_is_not_taken_for_a_float32_function():
         result = check_gradients(lambda p, Y=Y: loss.forward(Y, p), loss.backward(Y, P), P,
                                  method="exhaustive", seed=seed)
         assert result.eval_dtype == np.float64 and result.verdict == "passed", repr(result)
+
+
+def test_an_error_while_probing_the_jacobians_pattern_names_the_element():
+    # (x small enough that the pattern probe moves every element: it is the first to raise)
+    x = np.random.default_rng(0).normal(size=(2, 2))
+    corner = x[0, 0]
+
+    def fn(v):
+        if v[0, 0] > corner:  # a barrier: any move of this element up raises
+            raise RuntimeError("barrier: step outside the feasible set")
+        return np.tanh(v)
+
+    for method in ("auto", "colored"):
+        with pytest.raises(RuntimeError, match="barrier") as caught:
+            check_gradients(fn, 1 - np.tanh(x) ** 2, x, method=method, seed=0)
+        notes = " ".join(getattr(caught.value, "__notes__", []))
+        assert "(0, 0)" in notes, notes

@@ -72,7 +72,10 @@ def detect_pairs(problem):
             work.reshape(-1)[flat] += delta
             try:
                 with np.errstate(all="ignore"):
-                    out = np.asarray(problem.call(work, "(probing the Jacobian's pattern)"))
+                    out = np.asarray(problem.call(
+                        work, f"(probing the Jacobian's pattern) with element "
+                              f"{problem.element(flat)} moved from {float(x_flat[flat])!r} by "
+                              f"{delta:.3g}"))
             except ModifiedInput:
                 raise
             except Exception:
