@@ -363,11 +363,13 @@ def test_black_box_stacking_is_probed_and_used(rng):
     grad = ((1 - fn(x) ** 2) * dLdf) @ A.T
     result = check_gradients(fn, grad, x, dLdf, method="exhaustive")
     assert result.passed and "stacked" in result.method_note
-    # fixed calls: x twice (determinism), 6 rounding probes and 16 plateau probes, the
-    # stacking probe (1 stack and 3 single calls), the 64 elements in one stacked call (not
-    # 256 single ones), 16 calls that find which outputs each element reaches (for the
-    # rounding floors), and x once more at the end (fn must still answer as it did)
-    assert result.n_evaluations <= 46
+    # fixed calls: x twice (determinism), 2 of the float32-rounding probe (x rounded to
+    # float32, and a move below half a float32 ulp, which changes this fn's output), 6
+    # rounding probes and 16 plateau probes, the stacking probe (1 stack and 3 single calls),
+    # the 64 elements in one stacked call (not 256 single ones), 16 calls that find which
+    # outputs each element reaches (for the rounding floors), and x once more at the end (fn
+    # must still answer as it did)
+    assert result.n_evaluations <= 48
     small = check_gradients(fn, grad, x, dLdf, method="exhaustive", memory_budget=8 * 2**10)
     assert small.passed and small.n_evaluations > result.n_evaluations
     _close_to(small.numerical, result.numerical)
