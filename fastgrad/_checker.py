@@ -499,6 +499,9 @@ def _promote(problem, x, f0):
 BELOW_FLOAT32 = 2.0**-26
 ABOVE_FLOAT32 = 2.0**-16
 PROBE_SEED = 20261203
+#: How many of an output's ulps the small move must be expected to change it by (from the
+#: large move's change, scaled down) for an unchanged output to count as evidence
+SEEN_ULPS = 4.0
 
 
 def _unless_float32_inside(problem, x64, f64, x32=None, f32=None):
@@ -538,6 +541,13 @@ def _unless_float32_inside(problem, x64, f64, x32=None, f32=None):
     above = problem.call(at + signs * ABOVE_FLOAT32 * scale, "probing float32 rounding in fn")
     if np.shape(above) != np.shape(base) or np.array_equal(above, base):
         return x64, f64  # (flat at x: no evidence either way)
+    # An unchanged output is evidence only where the small move, scaled down from the large
+    # one's change, should have changed it by several of the output's ulps: a float64 fn
+    # whose terms a large constant swamps (1e9 + a loss) leaves it unchanged too
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = np.abs(np.asarray(above) - base) * (BELOW_FLOAT32 / ABOVE_FLOAT32)
+        if not np.any(expected > SEEN_ULPS * np.spacing(np.abs(base))):
+            return x64, f64
     problem.notes.append("fn rounds its argument to float32 (a move below half a float32 ulp "
                          "leaves every output unchanged): differences in float32, and the "
                          "gradient is judged at float32's tolerances")

@@ -745,6 +745,23 @@ def test_a_cross_entropy_is_not_taken_for_a_float32_function():
         assert result.eval_dtype == np.float64 and result.verdict == "passed", repr(result)
 
 
+def test_a_float64_loss_under_a_large_constant_is_not_taken_for_a_float32_function():
+    # 1e10 + a loss: a move below half a float32 ulp changes the loss by less than an ulp of
+    # 1e10 and leaves the output unchanged, as a float32 function would; that is no evidence
+    # (the small move was not expected to show), and the note must not say float32
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        X, y, w = rng.normal(size=(32, 8)), rng.normal(size=32), rng.normal(size=8)
+        good = X.T @ (X @ w - y) / 32
+        for constant in (1e8, 1e9, 1e10, 1e12):
+            result = check_gradients(
+                lambda v, c=constant, X=X, y=y: c + 0.5 * ((X @ v - y) ** 2).mean(), good, w,
+                method="exhaustive", seed=0)
+            assert result.eval_dtype == np.float64 and \
+                "rounds its argument to float32" not in result.method_note, \
+                (seed, constant, result.method_note)
+
+
 def test_an_error_while_probing_the_jacobians_pattern_names_the_element():
     # (x small enough that the pattern probe moves every element: it is the first to raise)
     x = np.random.default_rng(0).normal(size=(2, 2))
