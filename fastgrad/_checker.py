@@ -416,7 +416,9 @@ def _partial_result(problem, differences, why, chosen, common, started):
     scale = max(float(np.max(np.abs(partial.analytic), initial=0.0)),
                 float(np.max(np.abs(partial.numerical[np.isfinite(partial.numerical)]),
                              initial=0.0)))
-    if scale > 0 and np.min(partial.tolerance, initial=np.inf) > SWAMPED_FRACTION * scale:
+    # (the rounding floor alone: a large rtol or atol of the caller's makes the tolerance
+    # large, not the differences unable to confirm anything)
+    if scale > 0 and np.min(partial.noise, initial=np.inf) > SWAMPED_FRACTION * scale:
         blockers.append("the rounding (or declared noise) of fn's outputs makes every "
                         "direction's tolerance comparable to its directional derivative: the "
                         "differences cannot confirm the gradient (a large constant in fn's "

@@ -777,3 +777,17 @@ def test_an_error_while_probing_the_jacobians_pattern_names_the_element():
             check_gradients(fn, 1 - np.tanh(x) ** 2, x, method=method, seed=0)
         notes = " ".join(getattr(caught.value, "__notes__", []))
         assert "(0, 0)" in notes, notes
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_large_tolerance_of_the_callers_is_not_taken_for_rounding(method):
+    # rtol=atol=0.5: directional said the rounding of fn's outputs made every direction's
+    # tolerance comparable to its derivative (inconclusive, blaming a constant in fn): the
+    # tolerance was the caller's, and the floors are ~1e-10 of it
+    x = np.random.default_rng(0).normal(size=(8, 8))
+    right = 1 - np.tanh(x) ** 2
+    result = _check(np.tanh, right, x, np.ones_like(x), rtol=0.5, atol=0.5, method=method,
+                    seed=0)
+    assert result.verdict == "passed", repr(result)
+    assert _check(np.tanh, -right, x, np.ones_like(x), rtol=0.5, atol=0.5, method=method,
+                  seed=0).verdict == "failed"

@@ -55,10 +55,12 @@ MAX_LOCATED = 32
 class Partial:
     """What a method that does not difference every element found."""
 
-    def __init__(self, numerical, analytic, tolerance, located, judgement, note, blockers):
+    def __init__(self, numerical, analytic, tolerance, located, judgement, note, blockers,
+                 noise):
         self.numerical = numerical      # directional differences (at each direction's step)
         self.analytic = analytic        # directional derivatives from grad
         self.tolerance = tolerance      # per direction
+        self.noise = noise              # per direction: the rounding floor in its tolerance
         self.located = located          # flat indices differenced and judged one by one
         self.judgement = judgement      # fastgrad._verdict.Judgement of the located elements
         self.note = note
@@ -165,6 +167,7 @@ class _Search:
         problem = self.problem
         n = problem.n_directions
         numerical, analytic, tolerance = np.zeros(n), np.zeros(n), np.zeros(n)
+        noise = np.zeros(n)
         everything = slice(0, self.size)
         dominated = 0
         for k in range(n):
@@ -215,7 +218,7 @@ class _Search:
                 self._judge(new)
                 num, ana, tol, kink, _ = self.measure(k, everything, step, 2)
             numerical[k], analytic[k], tolerance[k] = num, ana, tol
-            floor = self.noise_scale / (step / 2)
+            floor = noise[k] = self.noise_scale / (step / 2)
             # (a direction whose difference and gradient are both within its floor of 0 is
             # consistently zero: what remains once kink elements are taken out, say)
             zero = abs(num) <= floor and abs(ana) <= floor
@@ -233,7 +236,7 @@ class _Search:
                 "located and differenced one by one")
         partial = Partial(numerical, analytic, tolerance,
                           np.array(self.located, dtype=np.intp), judgement, note,
-                          self.blockers)
+                          self.blockers, noise)
         return Differences(None, None, note, partial=partial)
 
     def _first_step(self, k):
