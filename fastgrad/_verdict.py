@@ -303,6 +303,11 @@ JOINT_MAX = 4096
 #: The joint test's allowance for the noise of its one-sided changes, in noise floors (two
 #: steps of a Richardson combination, 5 floors each).
 JOINT_NOISE_SIGMAS = 10.0
+#: Coarser steps of the joint kink test (divisors of the first step), tried in turn where the
+#: rounding of fn's outputs swamps the joint change at the finest (float32 differences).
+JOINT_COARSER_FACTORS = (10.0, 3.0)
+#: The joint test's outcome where no step resolves it.
+NOISY = -1
 #: The coarse look's steps, as multiples of the first step (each needs COARSEST_STEP room).
 COARSE_FACTORS = (4.0, 16.0, 64.0, 256.0, 1024.0)
 
@@ -598,14 +603,26 @@ def _joint_kinks(look, judgement, analytic, resolution, criteria, x_flat):
     def along(members, coefficients):
         # one-sided changes at the step and at half of it; their Richardson combination is
         # the first-order change along the direction (the curvature of fn's smooth part would
-        # otherwise count against a sum of many exact one-sided derivatives)
-        up1, down1, steps = look.jointly(members, step, coefficients)
-        up2, down2, _ = look.jointly(members, step / 2, coefficients)
-        up, down = 4 * up2 - up1, 4 * down2 - down1
-        change = float(np.dot(analytic[members], steps))
-        magnitude = np.abs(steps)
-        slack = float(np.sum(resolution[members] * magnitude)) + JOINT_NOISE_SIGMAS * float(
-            np.sum(look.noise(members, step) * magnitude))
+        # otherwise count against a sum of many exact one-sided derivatives). The noise part
+        # of the slack does not shrink with the step while the changes do: where it would
+        # swamp the gradient's own change (float32 differences), a coarser step is taken, and
+        # where none resolves it the test gives no evidence (unresolved, never passed)
+        for joint_step in (step, *(criteria.step_scale / factor for factor in
+                                   JOINT_COARSER_FACTORS)):
+            up1, down1, steps = look.jointly(members, joint_step, coefficients)
+            up2, down2, _ = look.jointly(members, joint_step / 2, coefficients)
+            up, down = 4 * up2 - up1, 4 * down2 - down1
+            change = float(np.dot(analytic[members], steps))
+            magnitude = np.abs(steps)
+            noise = JOINT_NOISE_SIGMAS * float(
+                np.sum(look.noise(members, joint_step) * magnitude))
+            signal = max(float(np.sum(np.abs(analytic[members]) * magnitude)), abs(up),
+                         abs(down))
+            if noise <= RESOLVE_FRACTION * signal:
+                break
+        else:
+            return NOISY
+        slack = float(np.sum(resolution[members] * magnitude)) + noise
         low, high = min(up, down), max(up, down)
         if low - slack <= change <= high + slack:
             return None
@@ -617,6 +634,7 @@ def _joint_kinks(look, judgement, analytic, resolution, criteria, x_flat):
     violating = []
     unresolved = []
     pending = []
+    noisy = []
     for piece in pieces:
         if piece.size > 1:
             outcome = violates(kinks[piece])
@@ -624,6 +642,8 @@ def _joint_kinks(look, judgement, analytic, resolution, criteria, x_flat):
                 pending.append(kinks[piece])
             elif outcome == UNRESOLVED:
                 unresolved.append(kinks[piece])
+            elif outcome == NOISY:
+                noisy.append(kinks[piece])
     while pending and len(violating) < 64:
         members = pending.pop()
         halves = [half for half in np.array_split(members, 2) if half.size > 1]
@@ -640,6 +660,14 @@ def _joint_kinks(look, judgement, analytic, resolution, criteria, x_flat):
             "together fn has a kink along their joint direction as well and their gradient "
             "lies outside both of its one-sided slopes there (several units exactly at a kink "
             "at once): neither right nor wrong by differences (try another x)")
+    if noisy:
+        doubtful = np.concatenate(noisy)
+        judgement.status[doubtful] = UNRESOLVED
+        judgement.notes.append(
+            f"{doubtful.size} kink element(s) are each a one-sided derivative, but whether "
+            "they are right together (moved together, fn must change as their gradient says) "
+            "is below the rounding of fn's outputs at every step that keeps to their kinks: "
+            "unresolved (a float64 fn resolves it)")
     # and along x itself, every element moved in proportion to its value: there a max or a
     # ReLU of linear pieces is smooth (positively homogeneous) even where moving the kink
     # elements alike crosses the kink (tied pieces that grow at different rates)
