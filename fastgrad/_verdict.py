@@ -830,7 +830,13 @@ def _second_look(look, examined, analytic, resolution, criteria, x_flat, numeric
         jumped[now] = jumps | (jumped[now] & ~smooth)  # a later crossing keeps the jump
         jump_gap[now[jumps]] = np.abs(g2[jumps])
         curvature = np.maximum(np.abs((c1 + g1) - (c2 + g2)), np.abs((c1 - g1) - (c2 - g2)))
-        one_sided[now[jumps]] = np.stack([c2 - g2, c2 + g2, curvature + n2], axis=1)[jumps]
+        # (the least noisy level that showed the jump keeps its one-sided values: a finer
+        # one, in float32 differences, can carry a floor of several percent of them, within
+        # which any value near one of them would pass for it)
+        seen = np.stack([c2 - g2, c2 + g2, curvature + n2], axis=1)[jumps]
+        with np.errstate(invalid="ignore"):
+            better = ~(one_sided[now[jumps], 2] <= seen[:, 2])
+        one_sided[now[jumps][better]] = seen[better]
         pending = pending[~np.isin(pending, now[decided])]
     numerical[examined[pending]] = value[pending]  # the finest value measured
     noise[examined[pending]] = value_noise[pending]
