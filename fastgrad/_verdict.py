@@ -741,6 +741,7 @@ def _second_look(look, examined, analytic, resolution, criteria, x_flat, numeric
     settled_drift = np.full(examined.size, np.nan)
     settled_value = np.full(examined.size, np.nan)
     jumped = np.zeros(examined.size, dtype=bool)  # the latest step showed a jump
+    kink_fits = np.ones(examined.size, dtype=bool)  # a kink within the noise fits every step
     one_sided = np.full((examined.size, 3), np.nan)  # D-, D+, curvature allowance
     jump_gap = np.zeros(examined.size)  # the gap of the latest jump seen
     # a jump was seen and finer steps are too noisy to see it again: refining stops there (a
@@ -785,6 +786,17 @@ def _second_look(look, examined, analytic, resolution, criteria, x_flat, numeric
         # backprop convention at several kinks at once can then lie outside both slopes)
         jumps = (np.abs(g2) > 4 * n2) & (np.abs(g1 - g2) <= JUMP_STABILITY * np.abs(g2))
         smooth = (np.abs(g1 - 2 * g2) <= res[now] + 2 * fine_noise) & ~jumps
+        # a gap that keeps its size (though not clear of the modelled noise) with a one-sided
+        # value at the analytic one, at every step so far: a kink at x explains the
+        # disagreement of the central value (the mean of the one-sided ones there) as well as
+        # a wrong value does (float32 differences of a tie whose upstream gradient is small),
+        # so it is no evidence of an error (nor of a kink: unresolved). A smooth function's
+        # gap halves with the step, and noise keeps it within a quarter, with a one-sided
+        # value within the tolerance proper of the analytic one, at every step only rarely
+        with np.errstate(invalid="ignore"):
+            kink_fits[now] &= (np.abs(g1 - g2) <= JUMP_STABILITY * np.abs(g2)) & (np.minimum(
+                                   np.abs(c2 - g2 - ana[now]), np.abs(c2 + g2 - ana[now]))
+                                   <= res[now])
         # a value is settled when the previous step, also smooth, put it at the same place: a
         # kink at x that is smooth to first order (relu(v)**2) still moves it with the step
         moved = np.abs(richardson - value[now])
@@ -813,7 +825,8 @@ def _second_look(look, examined, analytic, resolution, criteria, x_flat, numeric
         resolved = (value_noise[now] <= RESOLVE_FRACTION * res[now]) | (error <= res[now])
         # disagreement must hold for both values of the pair: a value still converging (a
         # kink at x smooth to first order) can hide its last movement in a noisier step
-        both_disagree = ~agrees & (np.abs(richardson - ana[now]) > res[now] + fine_noise)
+        both_disagree = ~agrees & (np.abs(richardson - ana[now]) > res[now] + fine_noise) & \
+            ~kink_fits[now]
         # while every step is smooth and consistent with the first one, the first step's value
         # is the most precise, and it disagreed: agreement at a noisier step cannot overrule it
         # -- unless that step resolves the tolerance with room to spare (a kink at x smooth to
@@ -854,7 +867,7 @@ def _second_look(look, examined, analytic, resolution, criteria, x_flat, numeric
     # added noise around the same value: the first step's disagreement stands
     coarse_error = np.abs(coarse_value[pending] - ana[pending])
     confirmed = ~single & consistent[pending] & (
-        coarse_error > res[pending] + coarse_noise[pending])
+        coarse_error > res[pending] + coarse_noise[pending]) & ~kink_fits[pending]
     # ... unless a finer step's value, floor included, is closer to the analytic value than
     # the first step's (a kink at x smooth to first order leaves the first step an O(h)
     # truncation error that Richardson does not remove): the finer steps then do not confirm

@@ -380,6 +380,28 @@ def _ties_case():
     return build
 
 
+def _float32_ties_case():
+    """Max-pool over pairs of a ReLU output (exact zeros: tied windows), in a fn that casts
+    its input to float32 (differences in float32, whose rounding swamped the joint test of
+    the tied elements at its finest step)."""
+    def build(rng, dtype, shape, near_kinks=False):
+        rows, cols = shape[0], 2 * max(1, shape[1] // 2)
+        x = np.maximum(rng.normal(size=(rows, cols)), 0.0).astype(dtype)
+        x[0, :2] = 0.0  # at least one tied window
+        dy = rng.normal(size=(rows, cols // 2)).astype(dtype)
+
+        def fn(v, rows=rows, cols=cols):
+            v = np.asarray(v, np.float32)
+            return v.reshape(*v.shape[:-2], rows, cols // 2, 2).max(axis=-1)
+
+        pairs = x.reshape(rows, cols // 2, 2)
+        first = np.eye(2)[pairs.argmax(-1)]
+        every = (pairs == pairs.max(-1, keepdims=True)).astype(float)
+        return (fn, x, dy, (first * dy[..., None]).reshape(rows, cols).astype(dtype),
+                (every * dy[..., None]).reshape(rows, cols).astype(dtype))
+    return build
+
+
 def _mlp_loss_case():
     """Mean cross-entropy of a 6-5-3 ReLU MLP as one scalar function of its flat weights."""
     def build(rng, dtype, shape, near_kinks=False):
@@ -590,6 +612,12 @@ CASES = [
          _saturated_logits_case(), False),
     Case("max-pool with ties: every tied maximum given the upstream gradient", _ties_case(),
          False, sparse=False, bug_methods=("exhaustive",), inconclusive_ok=("directional",)),
+    # (x on kinks by construction: a tie whose upstream gradient is within float32's floor
+    # is a kink or a wrong value alike, and its correct twin may be inconclusive, not failed)
+    Case("float32 max-pool of pairs over ReLU zeros: every tied maximum given the gradient",
+         _float32_ties_case(), False, dtypes=("float32",), bug_methods=("exhaustive", "colored"),
+         twin_shapes=((1, 1), (2, 3), (8, 8), (32, 32)),
+         inconclusive_ok=("directional", "colored", "exhaustive")),
     Case("a ReLU MLP's loss as one plain function: one weight off", _mlp_loss_case(), False,
          sparse=False, bug_methods=("exhaustive",), inconclusive_ok=("directional",)),
     Case("float32 dense layer with outputs offset by 1e3: one element 1.001x",
