@@ -42,6 +42,13 @@ TOLERANCES = {
 }
 
 
+#: A direction's rtol where the table's is taken, by evaluation dtype: a random direction's
+#: difference sums every element's change, and ``rtol * ||d * grad||_2`` at float32's 1e-2
+#: let one element of 50 be 3% off; its difference resolves the derivative to ~1e-4 of that
+#: norm (its noise is counted apart), so 1e-3 is ten times what the numbers need.
+DIRECTION_RTOL = {F32: 1e-3}
+
+
 # Allowances in units of the machine epsilon of the dtype concerned (so they scale with the
 # dtype by construction). Each is explained where it is used.
 

@@ -631,3 +631,91 @@ def test_a_short_sum_is_not_given_the_rounding_of_a_long_one(dtype):
         result = check_gradients(softmax.forward, bad, x, dLdY, seed=seed)
         assert result.verdict == "failed" and tuple(result.worst[0].index) == (5, 0), \
             repr(result)
+
+
+@pytest.mark.parametrize("method", ["auto", "exhaustive", "colored"])
+def test_float32_ties_given_the_whole_gradient_each_fail(method):
+    # overlapping max-pool windows over ReLU zeros, every tied maximum given the whole
+    # upstream gradient: float64 failed it jointly, float32 passed it (5 excused at kinks),
+    # because the joint test's step was so fine that float32 rounding swamped its changes
+    windows = np.array([[0, 1, 2], [2, 3, 4]])
+    dLdf = np.array([0.7, -1.3], dtype=np.float32)
+    every_tie = np.array([0.7, 0.7, 0.7 - 1.3, -1.3, -1.3], dtype=np.float32)
+    first_tie = np.array([0.7, 0.0, -1.3, 0.0, 0.0], dtype=np.float32)
+
+    def pool(v):
+        return np.asarray(v, np.float32)[windows].max(-1)
+
+    x = np.zeros(5, np.float32)
+    assert check_gradients(pool, every_tie, x, dLdf, method=method, seed=0).verdict == \
+        "failed"
+    # (argmax-first routing: element 2, in both windows, gets a value that is neither
+    # one-sided derivative: inconclusive there, never failed)
+    assert check_gradients(pool, first_tie, x, dLdf, method=method, seed=0).verdict != \
+        "failed"
+
+
+@pytest.mark.parametrize("method", ["exhaustive", "colored"])
+def test_a_float32_kink_value_is_matched_at_its_least_noisy_step(method):
+    # leaky ReLU on exact zeros with the backward (x > 0) + alpha (x < 0), 0 at the zeros:
+    # neither one-sided derivative (1 or alpha, times dLdf); float32 matched it to alpha
+    # dLdf within the floor of its finest step (several percent) and passed it
+    alpha = 0.01
+    x = np.array([0.0, 0.0, 0.0, 1.3, -0.7, 0.4])
+    dLdf = np.array([0.9, -1.6, 0.5, 0.3, 1.2, -0.8])
+    zero_at_zero = dLdf * ((x > 0) + alpha * (x < 0))
+    right = dLdf * np.where(x > 0, 1.0, alpha)
+    for dtype in (np.float64, np.float32):
+        def leaky(v, dtype=dtype):
+            v = np.asarray(v, dtype)
+            return np.where(v > 0, v, dtype(alpha) * v)
+
+        bad = check_gradients(leaky, zero_at_zero.astype(dtype), x.astype(dtype),
+                              dLdf.astype(dtype), method=method, seed=0)
+        assert bad.verdict == "inconclusive", (dtype, repr(bad))
+        assert check_gradients(leaky, right.astype(dtype), x.astype(dtype),
+                               dLdf.astype(dtype), method=method, seed=0).verdict == "passed"
+
+
+def test_elements_agreeing_only_within_their_floor_get_the_coarse_look_first():
+    # a float32 loss of 10^4 terms: every element's modelled floor is 1.5-3x its tolerance
+    # and only 1024 get a coarser step; the largest element 3% off failed with seed 0 and
+    # passed with seed 1 (its floor's draw, and whether it was among the 1024): elements
+    # whose error exceeds their allowance without the floor are looked at first
+    rng = np.random.default_rng(521)
+    x = rng.normal(size=10000).astype(np.float32)
+    c = (rng.random(10000) + 0.5).astype(np.float32)
+
+    def loss(v):
+        return (np.tanh(np.asarray(v, np.float32)) * c).sum(-1)
+
+    right = c * (1 - np.tanh(x) ** 2)
+    wrong = right.copy()
+    wrong[np.argmax(np.abs(right))] *= np.float32(1.03)
+    for seed in (0, 1):
+        assert check_gradients(loss, wrong, x, method="exhaustive", seed=seed).verdict == \
+            "failed", seed
+    assert check_gradients(loss, right, x, method="exhaustive", seed=1).verdict == "passed"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_directional_in_float32_differences_resolves_a_few_percent_in_one_element(seed):
+    # a SiLU computing in float32: its largest gradient element 3% too large passed
+    # directional, whose direction tolerance was float32's rtol 1e-2 times the norm of the
+    # whole gradient along it (a direction's difference resolves it to ~1e-4 of that norm)
+    rng = np.random.default_rng(370)
+    x = (3 * rng.normal(size=50)).astype(np.float32)
+    dLdf = rng.normal(size=50).astype(np.float32)
+
+    def silu(v):
+        v = np.asarray(v, np.float32)
+        return v / (1 + np.exp(-v))
+
+    s = 1 / (1 + np.exp(-x))
+    right = dLdf * s * (1 + x * (1 - s))
+    wrong = right.copy()
+    wrong[np.argmax(np.abs(right))] *= np.float32(1.03)
+    assert check_gradients(silu, wrong, x, dLdf, method="directional",
+                           seed=seed).verdict == "failed"
+    assert check_gradients(silu, right, x, dLdf, method="directional",
+                           seed=seed).verdict == "passed"

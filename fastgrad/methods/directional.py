@@ -14,7 +14,8 @@ direction that still disagrees when the search reaches its limit (``MAX_LOCATED`
 disagreement no single element carries, makes the result inconclusive, never passed.
 
 What it guarantees: a direction's tolerance is ``rtol * ||d * grad||_2 + atol * T_d`` (T_d the
-magnitude of the terms of the directional change) plus the rounding noise of the differences
+magnitude of the terms of the directional change; ``rtol`` the caller's, or the table's
+capped at ``DIRECTION_RTOL`` of the evaluation dtype) plus the rounding noise of the differences
 (``DIRECTION_NOISE_ULPS * eps * sum|fn(x) * dLdf| / t``). A single wrong
 element i with error e is caught with certainty when ``|e| * max(1, |x_i|)`` exceeds that
 tolerance (Rademacher signs cannot hide it), and then located. Several wrong elements can
@@ -29,6 +30,7 @@ import numpy as np
 from .._tolerances import (
     COARSEST_STEP,
     DIRECTION_NOISE_ULPS,
+    DIRECTION_RTOL,
     NOISE_DOMINANCE,
     RESOLVE_FRACTION,
     SECOND_LOOK_FACTORS,
@@ -137,7 +139,16 @@ class _Search:
         atol = criteria.atol * terms if criteria.atol_relative else \
             criteria.atol * float(np.sqrt(np.sum((self.signs[k, part] != 0)
                                                  * self.scale[part] ** 2)))
-        return criteria.rtol * norm + atol + self.noise_scale / step
+        return self.rtol * norm + atol + self.noise_scale / step
+
+    @property
+    def rtol(self):
+        """The rtol of a direction: the caller's, or the table's capped at what a direction's
+        difference resolves in its evaluation dtype (DIRECTION_RTOL)."""
+        criteria = self.problem.criteria
+        if not getattr(self.problem, "rtol_from_table", False):
+            return criteria.rtol
+        return min(criteria.rtol, DIRECTION_RTOL.get(criteria.eval_dtype, criteria.rtol))
 
     def measure(self, k, part, step, levels):
         """``(numerical, analytic, tolerance, kink indicator)`` of direction k on part.
@@ -245,7 +256,7 @@ class _Search:
         constant in fn's output). A kink seen there sends the search to finer steps."""
         step = self.problem.step_scale
         norm, _ = direction_norms(self.signs[k], self.scale, self.grad)
-        wanted = RESOLVE_FRACTION * self.problem.criteria.rtol * float(norm)
+        wanted = RESOLVE_FRACTION * self.rtol * float(norm)
         if not wanted > 0:
             return step
         # the coarse look's multiples of the step below COARSEST_STEP, then COARSEST_STEP
