@@ -658,22 +658,19 @@ def _joint_kinks(look, judgement, analytic, resolution, criteria, x_flat):
             pending += bad
         else:
             violating.append(members)
-    if unresolved:
-        doubtful = np.concatenate(unresolved)
-        judgement.status[doubtful] = UNRESOLVED
-        judgement.notes.append(
-            f"{doubtful.size} kink element(s) are each a one-sided derivative, but moved "
-            "together fn has a kink along their joint direction as well and their gradient "
-            "lies outside both of its one-sided slopes there (several units exactly at a kink "
-            "at once): neither right nor wrong by differences (try another x)")
-    if noisy:
-        doubtful = np.concatenate(noisy)
-        judgement.status[doubtful] = UNRESOLVED
-        judgement.notes.append(
-            f"{doubtful.size} kink element(s) are each a one-sided derivative, but whether "
-            "they are right together (moved together, fn must change as their gradient says) "
-            "is below the rounding of fn's outputs at every step that keeps to their kinks: "
-            "unresolved (a float64 fn resolves it)")
+    for doubtful, why in (
+            (unresolved, "moved together fn has a kink along their joint direction as well and "
+                         "their gradient lies outside both of its one-sided slopes there "
+                         "(several units exactly at a kink at once): neither right nor wrong "
+                         "by differences (try another x)"),
+            (noisy, "whether they are right together (moved together, fn must change as "
+                    "their gradient says) is below the rounding of fn's outputs at every step "
+                    "that keeps to their kinks: unresolved (a float64 fn resolves it)")):
+        if doubtful:
+            doubtful = np.concatenate(doubtful)
+            judgement.status[doubtful] = UNRESOLVED
+            judgement.notes.append(f"{doubtful.size} kink element(s) are each a one-sided "
+                                   f"derivative, but {why}")
     # and along x itself, every element moved in proportion to its value: there a max or a
     # ReLU of linear pieces is smooth (positively homogeneous) even where moving the kink
     # elements alike crosses the kink (tied pieces that grow at different rates)
