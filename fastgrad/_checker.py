@@ -149,12 +149,20 @@ def check_gradients(fn, grad, x, dLdf=1.0, h=None, *, method="auto", rtol=None, 
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise TypeError("executor: expected a concurrent.futures.Executor (with submit), got "
                         f"{type(executor).__name__}")
-    with threads_for(_size(x)):
-        return _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget,
-                      progress, seed, order,
-                      {"n_directions": directions, "time_budget_s": time_budget_s,
-                       "work_budget": work_budget, "noise": noise,
-                       "executor": executor, "sparsity": _sparsity(sparsity, x)})
+    # fastgrad never writes into x, but fn may (a wrapper that sets layer.W[...] = v, with x
+    # that very layer.W): x is put back as it was, whatever the verdict or error
+    entry = x.copy() if isinstance(x, np.ndarray) and x.dtype.kind == "f" and \
+        x.flags.writeable else None
+    try:
+        with threads_for(_size(x)):
+            return _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget,
+                          progress, seed, order,
+                          {"n_directions": directions, "time_budget_s": time_budget_s,
+                           "work_budget": work_budget, "noise": noise,
+                           "executor": executor, "sparsity": _sparsity(sparsity, x)})
+    finally:
+        if entry is not None and not np.array_equal(x, entry, equal_nan=True):
+            np.copyto(x, entry)
 
 
 def _size(x):

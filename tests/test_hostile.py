@@ -791,3 +791,22 @@ def test_a_large_tolerance_of_the_callers_is_not_taken_for_rounding(method):
     assert result.verdict == "passed", repr(result)
     assert _check(np.tanh, -right, x, np.ones_like(x), rtol=0.5, atol=0.5, method=method,
                   seed=0).verdict == "failed"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_wrapper_that_writes_x_into_a_layer_leaves_x_as_it_was_after_a_failure(method):
+    # fn sets layer.W[...] = v and x is layer.W itself: after a failed check (the second look
+    # calls fn at perturbed points last) x kept the last perturbation
+    rng = np.random.default_rng(8)
+    X, dY = rng.normal(size=(6, 4)), rng.normal(size=(6, 3))
+    W = rng.normal(size=(4, 3))
+    before = W.copy()
+
+    def fn(v):
+        W[...] = v
+        return np.tanh(X @ W)
+
+    wrong = X.T @ ((1 - np.tanh(X @ W) ** 2) * dY)
+    wrong[0, 0] += 0.1
+    assert check_gradients(fn, wrong, W, dY, method=method, seed=0).verdict == "failed"
+    assert np.array_equal(W, before)
