@@ -810,3 +810,20 @@ def test_a_wrapper_that_writes_x_into_a_layer_leaves_x_as_it_was_after_a_failure
     wrong[0, 0] += 0.1
     assert check_gradients(fn, wrong, W, dY, method=method, seed=0).verdict == "failed"
     assert np.array_equal(W, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_input_check_at_its_boundary_names_the_element_in_either_dtype(dtype):
+    # fn refuses values outside [0, 1] and x has one element at 1.0: float32 x said fn
+    # "raises intermittently" (the halving rounded the float64 probe's move back to x's dtype)
+    def probabilities_squared(v):
+        if np.any(v > 1.0) or np.any(v < 0.0):
+            raise ValueError("probabilities must lie in [0, 1]")
+        return v ** 2
+
+    p = np.random.default_rng(0).uniform(0.1, 0.9, size=(4, 5)).astype(dtype)
+    p[1, 2] = 1.0
+    with pytest.raises(ValueError, match="probabilities") as caught:
+        check_gradients(probabilities_squared, 2 * p, p)
+    notes = " ".join(getattr(caught.value, "__notes__", []))
+    assert "element (1, 2) alone" in notes and "intermittently" not in notes, notes

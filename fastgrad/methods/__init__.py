@@ -159,7 +159,9 @@ class Problem:
             return None
 
         def raises(subset):
-            trial = x.copy().reshape(-1)
+            # (in the probe's dtype: a float64 probe of float32 x moves elements by less than
+            # a float32 ulp, which x's dtype would round away)
+            trial = x.astype(np.result_type(x.dtype, value.dtype)).reshape(-1)
             trial[subset] = value.reshape(-1)[subset]
             self.n_evaluations += 1
             try:
