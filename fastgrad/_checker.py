@@ -194,6 +194,24 @@ def _sparsity(sparsity, x):
 
 def _check(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress, seed,
            order, settings):
+    declared = settings.get("noise")
+    result = _checked(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget,
+                      progress, seed, order, settings)
+    if declared is not None and result.verdict == _verdict.INCONCLUSIVE_VERDICT:
+        # (the floors that left elements unresolved hold the caller's own noise: say so,
+        # rather than leave the generic hints -- a constant, a float32 computation -- alone)
+        level = np.asarray(declared, dtype=np.float64)
+        level = f"{float(level):.3g}" if level.ndim == 0 else \
+            f"an array, at most {float(level.max(initial=0.0)):.3g}"
+        result.__dict__["verdict_reason"] += (
+            f"; the declared noise (noise={level}) is in every floor: a "
+            "difference resolves the gradient through it only where noise / h is well below "
+            "rtol |gradient| (give a larger h or rtol, or lower the noise)")
+    return result
+
+
+def _checked(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, progress, seed,
+             order, settings):
     noise = settings.pop("noise")
     problem, analytic, grad_dtype = _validate(fn, grad, x, dLdf, h, method, rtol, atol,
                                               memory_budget, progress, seed, order, noise)

@@ -827,3 +827,18 @@ def test_an_input_check_at_its_boundary_names_the_element_in_either_dtype(dtype)
         check_gradients(probabilities_squared, 2 * p, p)
     notes = " ".join(getattr(caught.value, "__notes__", []))
     assert "element (1, 2) alone" in notes and "intermittently" not in notes, notes
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_an_inconclusive_check_of_a_declared_noisy_fn_names_the_noise(method):
+    # tanh + 1e-8 noise with noise=1e-8 declared: inconclusive at the default rtol (noise / h
+    # is ~1e-3), and the reason hinted at a constant or a float32 computation, not the noise
+    x = np.random.default_rng(4).normal(size=(5, 6))
+    noisy = np.random.default_rng(0)
+
+    def fn(v):
+        return np.tanh(v) + 1e-8 * noisy.normal(size=v.shape)
+
+    result = _check(fn, 1 - np.tanh(x) ** 2, x, noise=1e-8, method=method, seed=0)
+    assert result.verdict == "inconclusive", repr(result)
+    assert "declared noise (noise=1e-08)" in result.verdict_reason, result.verdict_reason
