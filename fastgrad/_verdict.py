@@ -940,7 +940,15 @@ def swamped(judgement, analytic):
     if scale == 0:
         return
     swamped = (judgement.status == OK) & (judgement.noise > SWAMPED_FRACTION * scale)
-    if swamped.any():
+    if swamped.any() and not np.any(analytic[np.isfinite(analytic)]):
+        # (no constant, no noise: the scale is the differences' own rounding)
+        judgement.status[swamped] = UNRESOLVED
+        judgement.notes.append(
+            f"the gradient is exactly 0 and every difference is within its rounding floor of "
+            f"0 (at most {scale:.3g}): with no scale to judge against, a zero gradient cannot "
+            "be told from a tiny one by differences (fn's outputs do not move with x to "
+            "first order: check what feeds them, or a quantity that depends on x)")
+    elif swamped.any():
         judgement.status[swamped] = UNRESOLVED
         judgement.notes.append(
             f"{int(swamped.sum())} element(s) have a rounding floor (or declared noise) above "

@@ -842,3 +842,25 @@ def test_an_inconclusive_check_of_a_declared_noisy_fn_names_the_noise(method):
     result = _check(fn, 1 - np.tanh(x) ** 2, x, noise=1e-8, method=method, seed=0)
     assert result.verdict == "inconclusive", repr(result)
     assert "declared noise (noise=1e-08)" in result.verdict_reason, result.verdict_reason
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_an_exactly_zero_gradient_within_rounding_is_explained_as_such(method):
+    # a bias right before a batch norm: its gradient is exactly 0, the differences ~1e-13;
+    # inconclusive (a zero cannot be told from a tiny one), but the reason blamed a large
+    # constant in fn's output or declared noise
+    rng = np.random.default_rng(12)
+    X, W, D, b = (rng.normal(size=(8, 3)), rng.normal(size=(3, 4)), rng.normal(size=(8, 4)),
+                  rng.normal(size=4))
+
+    def batch_norm_of_bias(bias):
+        Z = X @ W + bias[..., None, :]
+        return (Z - Z.mean(-2, keepdims=True)) / np.sqrt(Z.var(-2, keepdims=True) + 1e-5)
+
+    result = _check(batch_norm_of_bias, np.zeros(4), b, D, method=method, seed=0)
+    assert result.verdict != "failed", repr(result)
+    if result.verdict == "inconclusive":
+        text = result.verdict_reason + result.method_note
+        assert "the gradient is exactly 0" in text and "large constant" not in text, text
+    wrong = np.full(4, 1e-3)
+    assert _check(batch_norm_of_bias, wrong, b, D, method=method, seed=0).verdict == "failed"
