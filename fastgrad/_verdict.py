@@ -558,7 +558,8 @@ def _noise_dominated(judgement, analytic, tolerance, first_step, criteria_dtype)
             f"{int(dominated.sum())} element(s) agree only within a rounding floor up to "
             f"{worst:.3g} x their tolerance, also at the coarsest usable step: the "
             f"differences in {criteria_dtype} cannot check them to rtol (a large constant in "
-            "fn's output? subtract it; a float32 computation? difference it in float64)")
+            "fn's output? subtract it" + ("; a float32 computation? difference it in float64)"
+                                          if np.dtype(criteria_dtype).itemsize < 8 else ")"))
 
 
 def _narrow_rounding(judgement, analytic, upstream, criteria):
@@ -922,8 +923,10 @@ def _second_look(look, examined, analytic, resolution, criteria, x_flat, numeric
     rest = int(np.count_nonzero(status[examined[pending]] == UNRESOLVED)) - int(
         np.count_nonzero(status[examined[at_jump]] == UNRESOLVED))
     if rest:
-        notes.append(f"{rest} element(s) outside tolerance could not be judged at any step fine "
-                     "enough to avoid kinks")
+        notes.append(f"{rest} element(s) outside tolerance could not be judged: no finer step "
+                     "was both smooth and clear of its rounding floor (a kink within every "
+                     "step, or rounding above the tolerance at the finer ones: a float32 "
+                     "function of large values, say)")
     if noise_limited:
         notes.append(f"{noise_limited} element(s) agree at finer steps only within their "
                      "rounding floor, which exceeds rtol |a| there (see result.tolerance)")
