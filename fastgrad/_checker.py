@@ -445,14 +445,10 @@ def _partial_result(problem, differences, why, chosen, common, started):
                              initial=0.0)))
     # (the rounding floor alone: a large rtol or atol of the caller's makes the tolerance
     # large, not the differences unable to confirm anything)
-    if scale > 0 and np.min(partial.noise, initial=np.inf) > SWAMPED_FRACTION * scale and \
-            not np.any(problem.grad):
-        blockers.append("the gradient is exactly 0 and every direction's difference is within "
-                        f"its rounding floor of 0 (at most {scale:.3g}): with no scale to "
-                        "judge against, a zero gradient cannot be told from a tiny one by "
-                        "differences (check what feeds fn's outputs, or a quantity that "
-                        "depends on x)")
-    elif scale > 0 and np.min(partial.noise, initial=np.inf) > SWAMPED_FRACTION * scale:
+    swamped = scale > 0 and np.min(partial.noise, initial=np.inf) > SWAMPED_FRACTION * scale
+    if swamped and not np.any(problem.grad):
+        blockers.append(_verdict.zero_gradient_note(scale, "direction's difference"))
+    elif swamped:
         blockers.append("the rounding (or declared noise) of fn's outputs makes every "
                         "direction's tolerance comparable to its directional derivative: the "
                         "differences cannot confirm the gradient (a large constant in fn's "

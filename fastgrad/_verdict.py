@@ -943,21 +943,25 @@ def swamped(judgement, analytic):
     if scale == 0:
         return
     swamped = (judgement.status == OK) & (judgement.noise > SWAMPED_FRACTION * scale)
-    if swamped.any() and not np.any(analytic[np.isfinite(analytic)]):
-        # (no constant, no noise: the scale is the differences' own rounding)
-        judgement.status[swamped] = UNRESOLVED
-        judgement.notes.append(
-            f"the gradient is exactly 0 and every difference is within its rounding floor of "
-            f"0 (at most {scale:.3g}): with no scale to judge against, a zero gradient cannot "
-            "be told from a tiny one by differences (fn's outputs do not move with x to "
-            "first order: check what feeds them, or a quantity that depends on x)")
-    elif swamped.any():
-        judgement.status[swamped] = UNRESOLVED
-        judgement.notes.append(
-            f"{int(swamped.sum())} element(s) have a rounding floor (or declared noise) above "
-            f"{SWAMPED_FRACTION:g} x the gradient's largest magnitude ({scale:.3g}): their "
-            "differences cannot confirm them (a large constant in fn's output? subtract it; "
-            "or give a larger h, or reduce the noise)")
+    if not swamped.any():
+        return
+    judgement.status[swamped] = UNRESOLVED
+    judgement.notes.append(
+        zero_gradient_note(scale, "difference") if not np.any(analytic[np.isfinite(analytic)])
+        else f"{int(swamped.sum())} element(s) have a rounding floor (or declared noise) above "
+             f"{SWAMPED_FRACTION:g} x the gradient's largest magnitude ({scale:.3g}): their "
+             "differences cannot confirm them (a large constant in fn's output? subtract it; "
+             "or give a larger h, or reduce the noise)")
+
+
+def zero_gradient_note(scale, what):
+    """Why an exactly zero gradient whose ``what`` (differences, or directions' differences)
+    lie within their rounding floor of 0 (at most ``scale``) is not passed: no constant, no
+    noise; the only scale is the differences' own rounding."""
+    return (f"the gradient is exactly 0 and every {what} is within its rounding floor of 0 "
+            f"(at most {scale:.3g}): with no scale to judge against, a zero gradient cannot "
+            "be told from a tiny one by differences (fn's outputs do not move with x to first "
+            "order: check what feeds them, or a quantity that depends on x)")
 
 
 def decide(judgement, blockers=()):
