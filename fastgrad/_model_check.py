@@ -9,6 +9,7 @@ import numpy as np
 from . import _tolerances, _verdict
 from ._checker import check_gradients
 from ._identity import is_fastgrad_function
+from ._model_stacked import StackedModel, sample_losses, use_stacked
 from ._progress import progress_bar
 from ._result import summarize
 from ._threads import threads_for
@@ -449,6 +450,9 @@ class _ModelParameter:
 
     def subset_differences(self, value, dLdf, flat_indices, step_scale, relative):
         rows, columns = np.unravel_index(flat_indices, value.shape)
+        if isinstance(self.kernel, StackedModel):  # any elements in one evaluation
+            return self.kernel.element_differences(self.position, self.name, value, rows,
+                                                   columns, step_scale, 2)
         central = np.empty(value.shape)
         gap = np.empty(value.shape)
         for row in np.unique(rows):
@@ -457,8 +461,18 @@ class _ModelParameter:
         return central[rows, columns], gap[rows, columns]
 
 
+def _engine(model, X, Y):
+    """The model kernel, or for a small model the same differences in plain NumPy."""
+    chain = [(index, layer) for index, layer in enumerate(model.layers)
+             if not _is_dropout(layer)]
+    widths = [X.shape[1]] + [layer.n_out for _, layer in chain]
+    if use_stacked(widths, X.shape[0]):
+        return StackedModel(model, X, Y, chain)
+    return _ModelKernel(model, X, Y)
+
+
 def _model_differences(model, X, Y, epsilon, order, progress):
-    kernel = _ModelKernel(model, X, Y)
+    kernel = _engine(model, X, Y)
     total = sum(layer.parameters[name].size for _, layer in kernel.chain
                 for name in ("W", "b"))
     numerical = [{} for _ in model.layers]
@@ -509,10 +523,8 @@ def _terms_and_rounding(model, chain, X, Y):
     dLdA = np.asarray(model.cost.backward(Y, A[-1]), dtype=np.float64)
     delta = np.abs(np.asarray(chain[-1][1].activation.backward(Z[-1], dLdA), np.float64))
     per_sample = np.abs(dLdA * A[-1]).sum(axis=1)
-    losses = np.empty(n_samples)
     Y64, _ = model.cost._arrays(Y, A[-1])
-    _kernels.sample_losses(model.cost.code, np.ascontiguousarray(Y64, dtype=np.float64),
-                           np.ascontiguousarray(A[-1]), losses)
+    losses = sample_losses(model.cost.code, Y64, A[-1])
     per_sample += np.abs(losses) / n_samples
     terms = [{} for _ in model.layers]
     for position in range(len(chain) - 1, -1, -1):

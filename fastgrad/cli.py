@@ -23,12 +23,14 @@ METHODS = ["auto", "structured", "exhaustive", "colored", "directional", "model"
 
 METHOD_HELP = """\
 how to difference: auto (default) picks structured for fastgrad's own functions, else the
-cheapest complete method that fits the time budget; structured (fastgrad's own activations,
+cheapest complete method within its budget of evaluations (a count, the same on any
+machine); structured (fastgrad's own activations,
 losses and layers: a kernel recomputes only what each element changes); exhaustive (every
 element, any function); colored (black boxes with a sparse Jacobian, e.g. dense layers:
 a group of elements per call); directional (huge black boxes: random directions, then the
-disagreeing ones narrowed down to the wrong elements); model (whole models: a kernel per
-parameter). For a model, only model and exhaustive apply; other choices use auto."""
+disagreeing ones narrowed down to the wrong elements); model (whole models of dense layers:
+only what each parameter changes is recomputed). For a model, only model and exhaustive
+apply; other choices use auto."""
 
 #: Columns of the table: title and width. The object's name is never cut.
 CHECK_COLUMNS = [("object", 48), ("param", 5), ("shape", 9), ("dtype", 7), ("method", 11),
@@ -154,9 +156,10 @@ def _check(args):
         rows_iter = user_checks(function, name=label, method=args.method,
                                 seed=args.seed, progress=progress)
     else:
-        # the float64 checks compile here while a second process compiles the float32 and
-        # whole-model kernels, which this one waits for before it needs them
-        jobs = [("model", "float64")] + [("layers", d) for d in dtypes if d != "float64"]
+        # the float64 checks compile here while a second process compiles the float32
+        # kernels, which this one waits for before it needs them (the small model is
+        # differenced in plain NumPy: the whole-model kernel is not needed)
+        jobs = [("layers", d) for d in dtypes if d != "float64"]
         helper = BackgroundCompile(jobs if "float64" in dtypes else []).start()
         rows_iter = builtin_checks(dtypes, seed=args.seed, method=args.method, wide=args.wide,
                                    n_samples=args.samples,

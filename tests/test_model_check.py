@@ -3,13 +3,22 @@
 import numpy as np
 import pytest
 
-from fastgrad import costs, gradient_check, layers, model, optimizers, utils
+from fastgrad import _model_stacked, costs, gradient_check, layers, model, optimizers, utils
+from fastgrad._model_check import _engine, _ModelKernel
 from fastgrad.layers import FullyConnected
 
 ACTIVATION_NAMES = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
                     "silu", "softplus", "softsign", "arctan", "bent_identity", "gaussian",
                     "piecewise_linear", "softmax"]
 COSTS = [costs.BinaryCrossentropy, costs.CategoricalCrossentropy, costs.MSE, costs.MAE]
+
+
+@pytest.fixture(params=["stacked", "kernel"])
+def engine(request, monkeypatch):
+    """The model method's two engines: plain NumPy (small models) and the compiled kernel."""
+    if request.param == "kernel":  # every model counts as large
+        monkeypatch.setattr(_model_stacked, "STACKED_MODEL_WORK", -1)
+    return request.param
 
 
 def _data(cost, rng, n_samples, n_out):
@@ -36,7 +45,7 @@ def _net(activation_names, cost, n_out, dtype=np.float64, seed=0):
 
 @pytest.mark.parametrize("cost_class", COSTS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("depth", [0, 1, 2, 3])
-def test_all_costs_all_depths(cost_class, depth, dtype, rng):
+def test_all_costs_all_depths(cost_class, depth, dtype, rng, engine):
     cost = cost_class()
     names = ["tanh", "relu", "selu"][:depth]
     net = _net(names, cost, n_out=2, dtype=dtype)
@@ -62,7 +71,7 @@ def test_every_activation_in_a_model(name, dtype, rng):
     ["relu", "relu", "leaky_relu"],
     ["tanh", "piecewise_linear", "identity", "relu"],
 ], ids="-".join)
-def test_model_and_exhaustive_methods_agree(order, chain, rng):
+def test_model_and_exhaustive_methods_agree(order, chain, rng, engine):
     net = _net(chain, costs.CategoricalCrossentropy(), n_out=3)
     X, Y = _data(costs.CategoricalCrossentropy(), rng, 9, 3)
     fast = gradient_check(net, X, Y, order=order)
@@ -235,3 +244,23 @@ def test_wide_relu_network_refines_its_many_kink_crossings_through_the_kernel():
         assert result.passed, repr(result)
         most_refined = max(most_refined, *(entry.n_refined for entry in result.layers))
     assert most_refined > BLACK_BOX_CAP
+
+
+def test_small_models_are_differenced_in_numpy_and_large_ones_by_the_kernel(rng):
+    """The notebook's 3-16-8-2 model on 100 samples needs no compiler; the choice is a count."""
+    small = model.Model()
+    for units, name in ((16, "relu"), (8, "relu"), (2, "softmax")):
+        small.add(layers.Dense(units=units, activation=name))
+    small.configure(input_size=3, cost_type=costs.CategoricalCrossentropy(), seed=0)
+    X = rng.normal(size=(100, 3))
+    Y = np.eye(2)[rng.integers(0, 2, 100)]
+    assert isinstance(_engine(small, X, Y), _model_stacked.StackedModel)
+    large = model.Model()
+    large.add(layers.Dense(units=256, activation="relu"))
+    large.add(layers.Dense(units=10, activation="softmax"))
+    large.configure(input_size=64, cost_type=costs.CategoricalCrossentropy(), seed=0)
+    X = rng.normal(size=(64, 64))
+    Y = np.eye(10)[rng.integers(0, 10, 64)]
+    assert isinstance(_engine(large, X, Y), _ModelKernel)
+    result = gradient_check(large, X, Y)
+    assert result.passed and result.method == "model", repr(result)

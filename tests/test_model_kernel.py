@@ -11,6 +11,7 @@ import pytest
 
 from fastgrad import costs, layers, model
 from fastgrad._model_check import _ModelKernel
+from fastgrad._model_stacked import StackedModel
 from fastgrad.kernels import activations as codes
 from fastgrad.kernels import model as kernels
 
@@ -77,8 +78,13 @@ def _naive_differences(net, X, Y, cost_name, index, name, step, order):
     return central, gap
 
 
-def _kernel_differences(net, X, Y, index, name, step, order):
-    kernel = _ModelKernel(net, X, Y)
+#: The compiled kernel, and the plain-NumPy engine the model method uses for small models.
+ENGINES = {"kernel": lambda net, X, Y: _ModelKernel(net, X, Y),
+           "stacked": lambda net, X, Y: StackedModel(net, X, Y, list(enumerate(net.layers)))}
+
+
+def _kernel_differences(net, X, Y, index, name, step, order, engine="kernel"):
+    kernel = ENGINES[engine](net, X, Y)
     position = [i for i, _ in kernel.chain].index(index) + 1
     value = net.layers[index].parameters[name].astype(np.float64)
     central = np.empty_like(value)
@@ -105,12 +111,13 @@ CHAINS = {
 
 
 @pytest.mark.nojit
+@pytest.mark.parametrize("engine", list(ENGINES))
 @pytest.mark.parametrize("order", [2, 4])
 # 1e-4: the closed form and the slope tables; 0.3: steps that cross many ReLU kinks and
 # leave the series' range, so the general paths and the rank-1 fallback run too
 @pytest.mark.parametrize("step", [1e-4, 0.3])
 @pytest.mark.parametrize("chain", list(CHAINS))
-def test_every_parameter_matches_the_naive_loss(chain, step, order):
+def test_every_parameter_matches_the_naive_loss(chain, step, order, engine):
     widths, names, cost_class = CHAINS[chain]
     rng = np.random.default_rng(7)
     net = _net(widths, names, cost_class(), seed=3)
@@ -121,22 +128,23 @@ def test_every_parameter_matches_the_naive_loss(chain, step, order):
         for name in ("W", "b"):
             expected, expected_gap = _naive_differences(net, X, Y, COST_NAMES[cost_class],
                                                         index, name, step, order)
-            central, gap = _kernel_differences(net, X, Y, index, name, step, order)
-            where = f"{chain}: layer {index} {name}"
+            central, gap = _kernel_differences(net, X, Y, index, name, step, order, engine)
+            where = f"{engine} {chain}: layer {index} {name}"
             np.testing.assert_allclose(central, expected, rtol=1e-7, atol=1e-9, err_msg=where)
             # the naive loss carries ~1e-16 / step of rounding noise; a wrong side, level or
             # step in the kink indicator is off by the size of the derivative itself
             np.testing.assert_allclose(gap, expected_gap, rtol=1e-6, atol=1e-8, err_msg=where)
 
 
-def test_one_sample_and_one_unit():
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_one_sample_and_one_unit(engine):
     net = _net([1, 1, 1], ["relu", "softmax"], costs.CategoricalCrossentropy(), seed=0)
     X = np.array([[0.7]])
     Y = np.array([[1.0]])
     for index in (0, 1):
         for name in ("W", "b"):
             expected, _ = _naive_differences(net, X, Y, "cross_entropy", index, name, 1e-4, 4)
-            central, _ = _kernel_differences(net, X, Y, index, name, 1e-4, 4)
+            central, _ = _kernel_differences(net, X, Y, index, name, 1e-4, 4, engine)
             np.testing.assert_allclose(central, expected, rtol=1e-7, atol=1e-9)
 
 
