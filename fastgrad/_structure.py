@@ -87,8 +87,8 @@ class Elementwise(Structure):
 
     def subset_differences(self, value, dLdf, flat_indices, step_scale, relative):
         x = np.ascontiguousarray(value.reshape(-1)[flat_indices])
-        weights = np.ascontiguousarray(np.broadcast_to(dLdf, value.shape).reshape(-1)[
-            flat_indices], dtype=value.dtype)
+        weights = _frozen(np.ascontiguousarray(np.broadcast_to(dLdf, value.shape).reshape(-1)[
+            flat_indices], dtype=value.dtype))
         central, gap = np.empty_like(x), np.empty_like(x)
         _diff.elementwise_differences(self.activation.code, float(self.activation.alpha), x,
                                       weights, step_scale, relative, 2, central, gap)
@@ -96,8 +96,8 @@ class Elementwise(Structure):
 
     def differences(self, value, dLdf, step_scale, relative, order, central, gap, advance):
         _diff.elementwise_differences(self.activation.code, float(self.activation.alpha),
-                                      value.reshape(-1), dLdf.reshape(-1), step_scale, relative,
-                                      order, central.reshape(-1), gap.reshape(-1))
+                                      value.reshape(-1), _frozen(dLdf.reshape(-1)), step_scale,
+                                      relative, order, central.reshape(-1), gap.reshape(-1))
         advance(value.size)
 
 
@@ -273,6 +273,17 @@ class DenseParameter(Structure):
             kernel(*head, inputs_t[rows], *tables, *(table[rows] for table in row_tables),
                    value[rows], step_scale, relative, order, central[rows], gap[rows])
             advance(central[rows].size)
+
+
+def _frozen(array):
+    """A read-only view of an array a kernel only reads.
+
+    A read-only array is another argument type to Numba: the checker's read-only ``dLdf``
+    and a writeable copy of part of it would compile the same kernel twice.
+    """
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _is_builtin_forward(obj, func, *qualnames):

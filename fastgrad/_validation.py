@@ -19,7 +19,7 @@ def _describe(value):
 
 
 def as_float_array(value, name, *, ndim=None, min_ndim=0, allow_int=False, dtype=None,
-                   finite=False, copy=False):
+                   finite=False, copy=False, writeable=False):
     """Return ``value`` as a C-contiguous float32/float64 array, or raise.
 
     Parameters
@@ -41,6 +41,10 @@ def as_float_array(value, name, *, ndim=None, min_ndim=0, allow_int=False, dtype
         Raise ``ValueError`` if any element is NaN or infinite.
     copy : bool
         Always return a new array, never a view of the caller's data.
+    writeable : bool
+        Copy a read-only array (such as the read-only view of x a check hands fn). For
+        arrays that go to a kernel: a read-only array is another argument type to Numba, and
+        passing it on would compile the kernel a second time.
     """
     if isinstance(value, (np.matrix, np.ma.MaskedArray)):
         # (np.asarray drops what makes them what they are: * is a matrix product on a
@@ -82,7 +86,7 @@ def as_float_array(value, name, *, ndim=None, min_ndim=0, allow_int=False, dtype
         first = tuple(int(i) for i in bad[0]) if bad.size else ()
         raise ValueError(f"{name}: contains {len(bad)} NaN or infinite element(s), "
                          f"the first at index {first}")
-    if copy:
+    if copy or (writeable and not array.flags.writeable):
         return np.array(array, order="C", copy=True)
     return np.asarray(array, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
 

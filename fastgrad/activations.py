@@ -66,7 +66,7 @@ class Activation:
         numpy.ndarray
             The activations.
         """
-        X = as_float_array(X, "X", allow_int=True)
+        X = as_float_array(X, "X", allow_int=True, writeable=True)
         out = np.empty_like(X)
         with threads_for(X.size):
             kernels.activations.activation_forward(self.code, float(self.alpha),
@@ -90,10 +90,10 @@ class Activation:
         numpy.ndarray
             Gradient of the loss with respect to ``X`` (or ``f'(X)``), same shape and dtype.
         """
-        X = as_float_array(X, "X", allow_int=True)
+        X = as_float_array(X, "X", allow_int=True, writeable=True)
         if dLdY is None:
             dLdY = np.ones_like(X)
-        dLdY = as_float_array(dLdY, "dLdY", allow_int=True, dtype=X.dtype)
+        dLdY = as_float_array(dLdY, "dLdY", allow_int=True, dtype=X.dtype, writeable=True)
         check_same_shape(X, "X", dLdY, "dLdY")
         out = np.empty_like(X)
         with threads_for(X.size):
@@ -285,7 +285,7 @@ class SoftMax(Activation):
 
     def forward(self, X):
         """Return softmax of each row of ``X`` (last axis), same shape and dtype."""
-        X = as_float_array(X, "X", allow_int=True, min_ndim=1)
+        X = as_float_array(X, "X", allow_int=True, min_ndim=1, writeable=True)
         out = np.empty_like(X)
         if X.size:
             with threads_for(X.size):
@@ -305,8 +305,8 @@ class SoftMax(Activation):
         if dLdY is None:
             raise TypeError("dLdY: SoftMax.backward needs dL/dY (backward(X, dLdY)): softmax "
                             "has a full Jacobian per row, not an elementwise derivative f'(X)")
-        X = as_float_array(X, "X", allow_int=True, min_ndim=1)
-        dLdY = as_float_array(dLdY, "dLdY", allow_int=True, dtype=X.dtype)
+        X = as_float_array(X, "X", allow_int=True, min_ndim=1, writeable=True)
+        dLdY = as_float_array(dLdY, "dLdY", allow_int=True, dtype=X.dtype, writeable=True)
         check_same_shape(X, "X", dLdY, "dLdY")
         out = np.empty_like(X)
         if X.size:

@@ -301,7 +301,7 @@ class FullyConnected(Layer):
         shape = fixed[name].shape
 
         def forward_param(value):
-            value = as_float_array(value, name)
+            value = as_float_array(value, name, writeable=True)
             if value.shape != shape:
                 raise ValueError(f"{name}: expected shape {shape}, got {value.shape}")
             params = dict(fixed)

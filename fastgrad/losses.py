@@ -30,8 +30,8 @@ class Loss:
 
     def _arrays(self, Y, Y_hat):
         y_name, p_name = self._names
-        Y_hat = as_float_array(Y_hat, p_name, min_ndim=1, allow_int=True)
-        Y = as_float_array(Y, y_name, allow_int=True, min_ndim=1) if not (
+        Y_hat = as_float_array(Y_hat, p_name, min_ndim=1, allow_int=True, writeable=True)
+        Y = as_float_array(Y, y_name, allow_int=True, min_ndim=1, writeable=True) if not (
             self.accepts_class_indices and _is_class_indices(Y, Y_hat)) else _one_hot(Y, Y_hat)
         Y = Y.astype(Y_hat.dtype, copy=False)
         if Y.shape != Y_hat.shape:

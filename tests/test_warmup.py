@@ -113,3 +113,50 @@ def test_background_compile_rejects_unknown_jobs():
         BackgroundCompile([("everything", "float64")])
     with pytest.raises(TypeError, match="float32 or float64"):
         BackgroundCompile([("layers", "int8")])
+
+
+def _versions_differing_only_in_read_only_arrays():
+    for name, dispatcher in _dispatchers():
+        seen = {}
+        for signature in dispatcher.signatures:
+            key = tuple(t.copy(readonly=False) if isinstance(t, numba.types.Array) else t
+                        for t in signature)
+            if key in seen:
+                yield name, seen[key], signature
+            seen[key] = signature
+
+
+def test_read_only_inputs_compile_no_second_version_of_a_kernel():
+    """A check hands fn read-only views of x and a read-only array is another argument type
+    to Numba; the wrappers pass one kind per argument, so no kernel compiles twice for it
+    (seconds on a first run)."""
+    if numba.config.DISABLE_JIT:
+        pytest.skip("nothing is compiled with NUMBA_DISABLE_JIT")
+    from fastgrad import check_gradients
+    from fastgrad.activations import SoftMax, TanH
+    from fastgrad.layers import FullyConnected
+    from fastgrad.losses import CrossEntropy
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float64, np.float32):
+        X = rng.normal(size=(4, 3)).astype(dtype)
+        dLdY = rng.normal(size=(4, 3)).astype(dtype)
+        frozen = X.copy()
+        frozen.flags.writeable = False
+        Y = np.eye(3, dtype=dtype)[[0, 1, 2, 0]]
+        P = SoftMax().forward(X)
+        loss = CrossEntropy()
+        layer = FullyConnected(3, activation="tanh", seed=0)
+        layer.forward(X)
+        layer.backward(dLdY)
+        for activation in (TanH(), SoftMax()):
+            activation.forward(frozen)
+            activation.backward(frozen, dLdY)
+            check_gradients(activation.forward, activation.backward(X, dLdY), X, dLdY,
+                            method="structured")
+        check_gradients(lambda p, loss=loss, Y=Y: loss.forward(Y, p), loss.backward(Y, P), P, 1.0,
+                        method="structured")
+        for name in ("W", "b"):
+            check_gradients(layer.forward_with_param(name, X), layer.gradients[name],
+                            layer.parameters[name], dLdY, method="structured")
+    assert list(_versions_differing_only_in_read_only_arrays()) == []
