@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
-from .kernels import _cache, activations, dense, differences, directions, losses, model, softmax
+from .kernels import _cache, activations, dense, directions, losses, model
 
 #: Kernel groups (see ``compile_group``); ``warmup`` compiles all of them.
-GROUPS = ("layers", "differences", "model")
+GROUPS = ("layers", "differences", "model", "training")
 
 
 def _float_dtype(dtype):
@@ -33,47 +33,79 @@ def compile_group(group, dtype):
 
     Parameters
     ----------
-    group : {"layers", "differences", "model"}
+    group : {"layers", "differences", "model", "training"}
         ``layers``: forward and backward passes of activations, softmax, dense layers and
         losses; ``differences``: the structured finite-difference kernels; ``model``: the
-        whole-model kernels (float64 whatever ``dtype``).
+        whole-model kernels (float64 whatever ``dtype``); ``training``: a model's training
+        step and the optimizers.
     dtype : dtype
         float32 or float64.
     """
     dtype = _float_dtype(dtype)
     if group not in GROUPS:
         raise ValueError(f"group: expected one of {GROUPS}, got {group!r}")
-    v = np.linspace(-1, 1, 4, dtype=dtype)
-    out = np.empty_like(v)
-    m = v.reshape(2, 2)
-    out2 = np.empty_like(m)
-    p = np.full(4, 0.5, dtype=dtype)
+    # through the public objects, on tiny arrays: what compiles is what they call (with the
+    # argument types they pass), not a guess at it
+    from ._checker import check_gradients
+    from .activations import SoftMax, TanH
+    from .layers import FullyConnected
+    from .losses import CrossEntropy
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2, 3)).astype(dtype)
+    dLdY = rng.normal(size=(2, 3)).astype(dtype)
+    Y = np.eye(3, dtype=dtype)[[0, 2]]
+    P = SoftMax().forward(X)
     if group == "layers":
-        activations.activation_forward(activations.TANH, 1.0, v, out)
-        activations.activation_backward(activations.TANH, 1.0, v, v, out)
-        softmax.softmax_forward(m, out2)
-        softmax.softmax_backward(m, m, out2)
-        dense.bias_activation_forward(activations.TANH, 1.0, m.copy(), v[:2].copy(), out2)
-        dense.activation_backward_rows(activations.TANH, 1.0, m, m, out2)
-        dense.column_sums(m, v[:2].copy())
-        losses.loss_sum(losses.CROSS_ENTROPY, p, p)
-        losses.loss_gradient(losses.CROSS_ENTROPY, 1.0, p, p, out)
+        for activation in (TanH(), SoftMax()):
+            activation.forward(X)
+            activation.backward(X, dLdY)
+        loss = CrossEntropy()
+        loss.forward(Y, P)
+        loss.backward(Y, P)
+        for name in ("tanh", "softmax"):
+            layer = FullyConnected(3, activation=name, seed=0)
+            layer.forward(X)
+            layer.backward(dLdY)
+        # the parallel builds, which layers call above PARALLEL_FROM elements
+        Z, b, out = X.copy(), dLdY[0].copy(), np.empty_like(X)
+        dense.bias_activation_parallel(activations.TANH, 1.0, Z, b, out)
+        dense.activation_backward_bias_parallel(activations.TANH, 1.0, Z, dLdY, out, b)
+    elif group == "training":
+        from . import activations as public_activations
+        from . import costs, layers, optimizers
+        from .model import Model
+
+        for optimizer in (optimizers.SGD(), optimizers.Adam()):
+            net = Model()
+            net.add(layers.Dense(units=4, activation=public_activations.ReLU()))
+            net.add(layers.Dense(units=3, activation=public_activations.Softmax()))
+            net.configure(input_size=3, cost_type=costs.CategoricalCrossentropy(),
+                          optimizer=optimizer, dtype=dtype, seed=0)
+            net.train(X, Y, epochs=1)
+            net.forward(X)  # one step by hand too: the optimizer's own (parallel) update
+            net.backward(Y)
+            optimizer.step(net.layers)
     elif group == "differences":
-        differences.elementwise_differences(activations.TANH, 1.0, v, v, 1e-5, True, 4, out,
-                                            out.copy())
-        differences.loss_differences(losses.CROSS_ENTROPY, p, p, 1.0, 1e-5, True, 4, out,
-                                     out.copy())
-        differences.softmax_differences(m, m, 1e-5, True, 4, out2, out2.copy())
-        differences.dense_differences(activations.TANH, 1.0, m, m, m, m, m, 1e-5, True, 4,
-                                      out2, out2.copy())
-        differences.dense_softmax_differences(m, m, m, m, 1e-5, True, 4, out2, out2.copy())
-        differences.dense_tanh_differences(m, m, m, m, m, m, m, m, 1e-5, True, 4, out2,
-                                           out2.copy())
-        signs = np.ones(4, dtype=np.int8)
-        directions.perturb_along(v, signs, np.ones(4), np.ones(4), 1e-5, out)
-        directions.direction_norms(signs, np.ones(4), np.ones(4))
+        loss = CrossEntropy()
+        checks = [(TanH().forward, TanH().backward(X, dLdY), X, dLdY),
+                  (SoftMax().forward, SoftMax().backward(X, dLdY), X, dLdY),
+                  (lambda y_hat: loss.forward(Y, y_hat), loss.backward(Y, P), P, 1.0)]
+        for name in ("tanh", "relu", "softmax"):
+            layer = FullyConnected(3, activation=name, seed=0)
+            layer.forward(X)
+            layer.backward(dLdY)
+            checks += [(layer.forward_with_param(key, X), layer.gradients[key],
+                        layer.parameters[key], dLdY) for key in ("W", "b")]
+        for fn, grad, x, dLdf in checks:
+            check_gradients(fn, grad, x, dLdf, method="structured", progress=False)
+        v = X.reshape(-1)
+        signs = np.ones(v.size, dtype=np.int8)
+        directions.perturb_along(v, signs, np.ones(v.size), np.ones(v.size), 1e-5,
+                                 np.empty_like(v))
+        directions.direction_norms(signs, np.ones(v.size), np.ones(v.size))
     else:
-        m64 = m.astype(np.float64)
+        m64 = np.full((2, 2), 0.5)
         widths = np.array([2, 2], dtype=np.int64)
         offsets = np.zeros(2, dtype=np.int64)
         codes = np.array([0, activations.TANH], dtype=np.int64)
