@@ -218,6 +218,7 @@ def _checked(started, fn, grad, x, dLdf, h, method, rtol, atol, memory_budget, p
     eval_dtype = problem.x.dtype
     table = _tolerances.tolerance(grad_dtype, eval_dtype)
     problem.rtol_from_table = rtol is None
+    problem.atol_from_table = atol is None
     rtol = table.rtol if rtol is None else rtol
     atol_relative = atol is None
     atol = table.atol if atol is None else atol

@@ -47,6 +47,18 @@ TOLERANCES = {
 #: let one element of 50 be 3% off; its difference resolves the derivative to ~1e-4 of that
 #: norm (its noise is counted apart), so 1e-3 is ten times what the numbers need.
 DIRECTION_RTOL = {F32: 1e-3}
+#: A direction's atol (relative to the magnitude of its terms) where the table's is taken, by
+#: evaluation dtype. The element table's float32 1e-3 is an allowance per element; summed
+#: along a direction it let one element of a 4,096-element float32 layer be 4% off. What a
+#: direction's analytic side rounds is a float32 accumulation, ~sqrt(n) eps32 of its terms:
+#: the float32-gradient, float64-differences atol, 1e-5, is ten times that at n = 10**4.
+DIRECTION_ATOL = {F32: 1e-5}
+#: The one-element error, as a fraction of the largest gradient element, that a directional
+#: pass rules out, by dtype of the check (x's): a random direction's tolerance grows with the
+#: norm of the whole gradient, so where one element off by this much would hide under it the
+#: search also measures blocks of the direction small enough to show it (or says it cannot).
+#: float32's is its table rtol (1e-2); float64's lets a few blocks cover millions of elements.
+RESOLVED_ERROR = {F64: 1e-3, F32: 1e-2}
 
 
 # Allowances in units of the machine epsilon of the dtype concerned (so they scale with the
@@ -86,7 +98,8 @@ MIN_STEP_ULPS = 1024
 #: Rounding floor of a kernel that forms a change without differencing outputs (the row
 #: softmax's u c / (1 + u)): EXACT_CHANGE_ULPS * eps times the sum its coupling is formed from.
 EXACT_CHANGE_ULPS = 8
-#: Rounding floor of a random direction's difference (every output moves; sum of magnitudes).
+#: Rounding floor of the colored method's verifying directions (every output moves; sum of
+#: magnitudes: a bound, so that a verification rejects a pairing only on a clear disagreement).
 DIRECTION_NOISE_ULPS = 16
 #: Agreement required between fn and an inferred structure at two points.
 VERIFY_ULPS = 1e3

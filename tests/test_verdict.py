@@ -719,3 +719,29 @@ def test_directional_in_float32_differences_resolves_a_few_percent_in_one_elemen
                            seed=seed).verdict == "failed"
     assert check_gradients(silu, right, x, dLdf, method="directional",
                            seed=seed).verdict == "passed"
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("where", ["largest", "other"])
+def test_directional_in_float32_shows_one_element_off_among_thousands(seed, where):
+    # a float32 layer tanh(w @ A) of 4,096 elements: one element off by 2% of the largest
+    # passed, under a direction tolerance that summed every element's float32 allowance and
+    # a rounding bound of every output's worst case; blocks of a direction small enough to
+    # show it are now measured as well, and the correct gradient still passes
+    rng = np.random.default_rng(seed)
+    A = (rng.normal(size=(64, 64)) / 8).astype(np.float32)
+    X = rng.normal(size=(64, 64)).astype(np.float32)
+    dLdY = rng.normal(size=(64, 64)).astype(np.float32)
+
+    def layer(w):
+        return np.tanh(np.asarray(w, np.float32) @ A)
+
+    right = (((1 - np.tanh(X @ A) ** 2) * dLdY) @ A.T).astype(np.float32)
+    assert check_gradients(layer, right, X, dLdY, method="directional",
+                           seed=seed).verdict == "passed"
+    wrong = right.copy()
+    index = np.unravel_index(np.argmax(np.abs(right)), right.shape) if where == "largest" \
+        else (5, 7)
+    wrong[index] += np.float32(0.02) * np.abs(right).max()
+    result = check_gradients(layer, wrong, X, dLdY, method="directional", seed=seed)
+    assert result.verdict == "failed" and result.worst[0].index == index, repr(result)

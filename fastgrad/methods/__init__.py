@@ -68,6 +68,8 @@ class Problem:
     _rng: np.random.Generator = None
     #: Per output: the squared rounding a difference can carry (see rounding_squares).
     _rounding: np.ndarray = None
+    #: The squared rounding of the contracted sum(fn * dLdf) itself (see direction_rounding).
+    _contracted: float = None
     #: Per output: squared noise of a deliberately noisy fn (check_gradients' noise=).
     declared_noise: np.ndarray = None
 
@@ -296,6 +298,7 @@ def rounding_squares(problem):
     magnitude = np.maximum(np.abs(x.astype(np.float64)), 1.0)
     size = (4 * eps * 2.0 ** np.ceil(np.log2(magnitude))).astype(x.dtype)
     squares = np.zeros(base.size)
+    contracted = 0.0
     for _ in range(ROUNDING_PROBES):
         delta = np.where(problem.rng.random(x.size) < 0.5, -size, size).astype(x.dtype)
         plus, minus = x + delta, x - delta
@@ -308,14 +311,32 @@ def rounding_squares(problem):
         if wrong:
             raise ValueError(f"fn: returned shape {wrong[0]} near x, expected "
                              f"{problem.f0.shape}")
-        second = (outputs[0].reshape(-1) - 2 * base + outputs[1].reshape(-1)) * weights
-        squares += np.nan_to_num(second, nan=0.0, posinf=0.0, neginf=0.0) ** 2
+        second = np.nan_to_num((outputs[0].reshape(-1) - 2 * base + outputs[1].reshape(-1))
+                               * weights, nan=0.0, posinf=0.0, neginf=0.0)
+        squares += second ** 2
+        contracted += float(np.sum(second)) ** 2
     measured = (NOISE_SIGMAS ** 2) * squares / (6.0 * ROUNDING_PROBES)
     plateau = (NOISE_SIGMAS ** 2) * _plateau_rounding(problem, base, weights)
     problem._rounding = np.maximum(np.maximum(modelled, measured), plateau)
+    problem._contracted = (NOISE_SIGMAS ** 2) * contracted / (6.0 * ROUNDING_PROBES)
     if problem.declared_noise is not None:  # a deliberately noisy fn: its noise, declared
         problem._rounding = problem._rounding + problem.declared_noise
+        problem._contracted += float(np.sum(problem.declared_noise))
     return problem._rounding
+
+
+def direction_rounding(problem):
+    """The rounding of ``g = sum(fn(x) * dLdf)`` when every output moves (a direction).
+
+    The larger of the outputs' floors added in quadrature (independent rounding errors) and
+    the measured rounding of g itself: the sums of the same ulp-sized second differences
+    that :func:`rounding_squares` takes per output, so rounding errors that several outputs
+    share (a normalisation's mean, one rounded intermediate read by every output) add up as
+    they do in g. Evidence, not a bound: the sum of every output's worst case would excuse
+    errors a thousand times the rounding of a float32 layer's directions.
+    """
+    squares = rounding_squares(problem)
+    return float(np.sqrt(max(float(np.sum(squares)), problem._contracted)))
 
 
 def _plateau_rounding(problem, base, weights):

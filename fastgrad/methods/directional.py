@@ -14,36 +14,45 @@ direction that still disagrees when the search reaches its limit (``MAX_LOCATED`
 disagreement no single element carries, makes the result inconclusive, never passed.
 
 What it guarantees: a direction's tolerance is ``rtol * ||d * grad||_2 + atol * T_d`` (T_d the
-magnitude of the terms of the directional change; ``rtol`` the caller's, or the table's
-capped at ``DIRECTION_RTOL`` of the evaluation dtype) plus the rounding noise of the differences
-(``DIRECTION_NOISE_ULPS * eps * sum|fn(x) * dLdf| / t``). A single wrong
-element i with error e is caught with certainty when ``|e| * max(1, |x_i|)`` exceeds that
-tolerance (Rademacher signs cannot hide it), and then located. Several wrong elements can
-cancel in one direction; they go unnoticed only if they cancel in every one of the K
-directions. Errors below the tolerance, which grows with ``sqrt(P)``, are not seen: use the
-colored or exhaustive method for per-element values. Cost: O(K + b log2 P) evaluations of fn
-for b wrong elements among P.
+magnitude of the terms of the directional change; ``rtol`` and ``atol`` the caller's, or the
+table's capped at ``DIRECTION_RTOL`` and ``DIRECTION_ATOL`` of the evaluation dtype) plus the
+rounding of the difference: the measured rounding of ``g`` at x (its second differences at
+ulp-sized moves, shared rounding of several outputs included) or the outputs' floors in
+quadrature, over the step. A single wrong element i with error e is caught with certainty
+when ``|e| * max(1, |x_i|)`` exceeds that tolerance (Rademacher signs cannot hide it), and
+then located. That tolerance grows with ``sqrt(P)``; with the table's tolerances the search
+therefore also measures contiguous blocks of direction 0, each small enough that one element
+off by ``RESOLVED_ERROR`` of the largest gradient element (1% in float32, 0.1% in float64)
+exceeds the block's tolerance. A pass rules out one element off by that much; where that
+would take more than ``MAX_BLOCKS`` blocks, or the rounding of fn's outputs is above it at
+every usable step, the note says what the pass rules out instead (an error above the best
+direction's tolerance). Several wrong elements can cancel in one
+direction; they go unnoticed only if they cancel in every direction. Smaller errors are not
+seen: use the colored or exhaustive method for per-element values. Cost: O(K + B + b log2
+P) evaluations of fn for b wrong elements among P, B blocks.
 """
 
 import numpy as np
 
 from .._tolerances import (
     COARSEST_STEP,
-    DIRECTION_NOISE_ULPS,
+    DIRECTION_ATOL,
     DIRECTION_RTOL,
     NOISE_DOMINANCE,
+    NOISE_SIGMAS,
     RESOLVE_FRACTION,
+    RESOLVED_ERROR,
     SECOND_LOOK_FACTORS,
 )
 from .._verdict import COARSE_FACTORS, Judgement, Measured, judge
 from ..kernels.directions import direction_norms, perturb_along
 from . import (
     Differences,
+    direction_rounding,
     finest_steps,
     reachable_rounding,
     reachable_upstream,
     register,
-    rounding_squares,
 )
 from ._evaluate import WorkBuffer, element_values
 from ._looks import BlackBoxLook, StructureLook
@@ -52,6 +61,9 @@ from .structured import find_structure
 #: Largest number of elements located before the search stops (the gradient is widely wrong,
 #: or x sits on kinks everywhere): the result is then inconclusive unless something failed.
 MAX_LOCATED = 32
+#: Largest number of blocks of direction 0 measured so that a one-element error shows (each
+#: costs four evaluations of fn); more, and the result is inconclusive.
+MAX_BLOCKS = 64
 
 
 class Partial:
@@ -99,15 +111,17 @@ class _Search:
         self.signs = (2 * signs - 1).astype(np.int8)
         f0 = np.asarray(problem.f0, dtype=np.float64)
         self.weights = problem.dLdf.astype(np.float64).reshape(-1)
-        # every output moves along a direction: the rounding of their sum of magnitudes, or
-        # the measured rounding of all outputs where that is larger
-        self.noise_scale = max(DIRECTION_NOISE_ULPS * np.finfo(problem.x.dtype).eps * float(
-            np.sum(np.abs(f0.reshape(-1) * self.weights))),
-            float(np.sqrt(np.sum(rounding_squares(problem)))))
+        # every output moves along a direction: the rounding of g = sum(fn * dLdf) measured
+        # at x, or the outputs' floors in quadrature where that is larger
+        self.noise_scale = direction_rounding(problem)
         # one private copy of x for the whole search: each evaluation perturbs a block of it
         # in one fused pass and restores that block (a 16M-element x is never copied again)
         self.buffer = WorkBuffer(x_flat)
         self.base = f0.reshape(-1)
+        #: True while blocks of a direction are measured (see tolerance and _resolve)
+        self.quadrature = False
+        #: what a pass rules out where the blocks could not show it (see _resolve)
+        self.resolution_note = None
         self.located = []
         self.status = {}     # located element -> verdict status
         self.blockers = []
@@ -136,9 +150,16 @@ class _Search:
         """A direction's allowance in its own units (see fastgrad._verdict for elements')."""
         criteria = self.problem.criteria
         norm, _ = direction_norms(self.signs[k, part], self.scale[part], self.grad[part])
-        atol = criteria.atol * terms if criteria.atol_relative else \
-            criteria.atol * float(np.sqrt(np.sum((self.signs[k, part] != 0)
-                                                 * self.scale[part] ** 2)))
+        moved = np.count_nonzero(self.signs[k, part])
+        if not criteria.atol_relative:  # every element's atol, in quadrature
+            atol = self.atol * float(np.sqrt(np.sum((self.signs[k, part] != 0)
+                                                    * self.scale[part] ** 2)))
+        elif self.quadrature and moved > NOISE_SIGMAS ** 2:
+            # a block: its elements' allowances under random signs add in quadrature, not
+            # in sum; NOISE_SIGMAS times the smallest root-sum-square their sum allows
+            atol = NOISE_SIGMAS * self.atol * terms / np.sqrt(moved)
+        else:
+            atol = self.atol * terms
         return self.rtol * norm + atol + self.noise_scale / step
 
     @property
@@ -149,6 +170,15 @@ class _Search:
         if not getattr(self.problem, "rtol_from_table", False):
             return criteria.rtol
         return min(criteria.rtol, DIRECTION_RTOL.get(criteria.eval_dtype, criteria.rtol))
+
+    @property
+    def atol(self):
+        """The atol of a direction: the caller's, or the table's capped at what a direction's
+        analytic side rounds (DIRECTION_ATOL; relative atols only)."""
+        criteria = self.problem.criteria
+        if not getattr(self.problem, "atol_from_table", False) or not criteria.atol_relative:
+            return criteria.atol
+        return min(criteria.atol, DIRECTION_ATOL.get(criteria.eval_dtype, criteria.atol))
 
     def measure(self, k, part, step, levels):
         """``(numerical, analytic, tolerance, kink indicator)`` of direction k on part.
@@ -176,60 +206,16 @@ class _Search:
 
     def run(self):
         problem = self.problem
-        n = problem.n_directions
-        numerical, analytic, tolerance = np.zeros(n), np.zeros(n), np.zeros(n)
-        noise = np.zeros(n)
         everything = slice(0, self.size)
+        rows = []  # per direction measured: (numerical, analytic, tolerance, noise floor)
+        for k in range(problem.n_directions):
+            num, ana, tol, step = self._settle(k, everything, self._first_step(k),
+                                               f"random direction {k}")
+            rows.append((num, ana, tol, self.noise_scale / (step / 2)))
+        rows += self._resolve(min(row[2] for row in rows))
+        numerical, analytic, tolerance, noise = np.array(rows, dtype=np.float64).T
         dominated = 0
-        for k in range(n):
-            step = self._first_step(k)
-            num, ana, tol, kink, _ = self.measure(k, everything, step, 2)
-            while True:
-                residual = num - ana
-                # agreement counts only where g is smooth along d_k: across a kink the central
-                # difference is the mean of the one-sided slopes, and a gradient that gives
-                # every tied maximum the whole upstream gradient can match that mean along a
-                # direction that moves the ties in opposite senses
-                if abs(residual) <= tol and not kink > tol:
-                    break
-                finer = self._finer(step, tol) if np.isfinite(residual) and kink > tol else None
-                if finer is not None:
-                    # g is not smooth along d_k within the step: look at a finer one
-                    step = finer
-                    num, ana, tol, kink, _ = self.measure(k, everything, step, 2)
-                    continue
-                # smooth and wrong, or non-smooth at every usable step (x on kinks): bisect
-                if len(self.located) >= MAX_LOCATED:
-                    self.blockers.append(
-                        f"the search stopped at its limit of {MAX_LOCATED} located elements "
-                        f"with random direction {k} still disagreeing")
-                    break
-                found = self._bisect(k, step / 2, MAX_LOCATED - len(self.located))
-                new = [i for i in found if i not in self.status]
-                if not new:
-                    # no single element carries it: a kink crossed at this step that the
-                    # halves split differently; a finer step settles that, or nothing does
-                    finer = self._finer(step, tol)
-                    if finer is not None:
-                        step = finer
-                        num, ana, tol, kink, _ = self.measure(k, everything, step, 2)
-                        continue
-                    self.blockers.append(
-                        f"random direction {k} gave a NaN or infinite difference (fn returns "
-                        "NaN or inf within a step of x; colored or exhaustive name the elements)"
-                        if not np.isfinite(residual) else
-                        f"random direction {k} disagrees but no single element does (its "
-                        "halves each agree within tolerance)" if abs(residual) > tol else
-                        f"random direction {k} crosses a kink at every usable step, where its "
-                        "difference cannot confirm the gradient, and no single element "
-                        "shows the kink")
-                    break
-                # located elements are judged one by one and taken out of every direction,
-                # which is then measured again on what remains
-                self._judge(new)
-                num, ana, tol, kink, _ = self.measure(k, everything, step, 2)
-            numerical[k], analytic[k], tolerance[k] = num, ana, tol
-            floor = noise[k] = self.noise_scale / (step / 2)
+        for num, ana, tol, floor in rows:
             # (a direction whose difference and gradient are both within its floor of 0 is
             # consistently zero: what remains once kink elements are taken out, say)
             zero = abs(num) <= floor and abs(ana) <= floor
@@ -237,18 +223,168 @@ class _Search:
                 dominated += 1
         if dominated:
             self.blockers.append(
-                f"{dominated} random direction(s) agree only within a rounding floor above "
+                f"{dominated} direction(s) agree only within a rounding floor above "
                 f"{NOISE_DOMINANCE:g} x their tolerance, also at the coarsest usable step (a "
                 "large constant in fn's output? subtract it; or check with colored or "
                 "exhaustive, which judge each element at its own floor)")
         self.buffer.check_unmodified()
         judgement = _merged(self.judgements)
-        note = (f"{n} random directions (two steps each); {len(self.located)} element(s) "
-                "located and differenced one by one")
+        n = problem.n_directions
+        blocks = len(rows) - n
+        note = (f"{n} random directions (two steps each)"
+                + (f", then {blocks} blocks of direction 0 small enough to show a one-element "
+                   "error" if blocks else "")
+                + f"; {len(self.located)} element(s) located and differenced one by one"
+                + (f"; {self.resolution_note}" if self.resolution_note else ""))
         partial = Partial(numerical, analytic, tolerance,
                           np.array(self.located, dtype=np.intp), judgement, note,
                           self.blockers, noise)
         return Differences(None, None, note, partial=partial)
+
+    def _settle(self, k, part, step, label):
+        """Measure direction k on ``part`` until it agrees, locating and judging the elements
+        that carry a disagreement; return ``(numerical, analytic, tolerance, step)``.
+
+        Where it cannot settle (the search's limit, no single element carrying it), the
+        reason goes to ``blockers`` and the last measurement is returned."""
+        num, ana, tol, kink, _ = self.measure(k, part, step, 2)
+        while True:
+            residual = num - ana
+            # agreement counts only where g is smooth along d_k: across a kink the central
+            # difference is the mean of the one-sided slopes, and a gradient that gives
+            # every tied maximum the whole upstream gradient can match that mean along a
+            # direction that moves the ties in opposite senses
+            if abs(residual) <= tol and not kink > tol:
+                break
+            finer = self._finer(step, tol) if np.isfinite(residual) and kink > tol else None
+            if finer is not None:
+                # g is not smooth along d_k within the step: look at a finer one
+                step = finer
+                num, ana, tol, kink, _ = self.measure(k, part, step, 2)
+                continue
+            # smooth and wrong, or non-smooth at every usable step (x on kinks): bisect
+            if len(self.located) >= MAX_LOCATED:
+                self.blockers.append(
+                    f"the search stopped at its limit of {MAX_LOCATED} located elements "
+                    f"with {label} still disagreeing")
+                break
+            found = self._bisect(k, step / 2, MAX_LOCATED - len(self.located), part)
+            new = [i for i in found if i not in self.status]
+            if not new:
+                # no single element carries it: a kink crossed at this step that the
+                # halves split differently; a finer step settles that, or nothing does
+                finer = self._finer(step, tol)
+                if finer is not None:
+                    step = finer
+                    num, ana, tol, kink, _ = self.measure(k, part, step, 2)
+                    continue
+                self.blockers.append(
+                    f"{label} gave a NaN or infinite difference (fn returns NaN or inf within "
+                    "a step of x; colored or exhaustive name the elements)"
+                    if not np.isfinite(residual) else
+                    f"{label} disagrees but no single element does (its halves each agree "
+                    "within tolerance)" if abs(residual) > tol else
+                    f"{label} crosses a kink at every usable step, where its difference "
+                    "cannot confirm the gradient, and no single element shows the kink")
+                break
+            # located elements are judged one by one and taken out of every direction,
+            # which is then measured again on what remains
+            self._judge(new)
+            num, ana, tol, kink, _ = self.measure(k, part, step, 2)
+        return num, ana, tol, step
+
+    def _resolve(self, tolerance):
+        """Blocks of direction 0, each small enough that one element off by
+        ``RESOLVED_ERROR`` (or the caller's rtol) of the largest gradient element exceeds
+        its tolerance; each is settled like a random direction. Returns their rows.
+
+        A random direction's tolerance grows with the norm of the whole gradient: one wrong
+        element among many can hide under it. A pass promises that no element is off by
+        that much; where no block can show it (rounding of fn's outputs above it at every
+        usable step, or more blocks than MAX_BLOCKS) the reason goes to ``blockers``."""
+        criteria = self.problem.criteria
+        active = self.signs[0] != 0
+        largest = float(np.max(np.abs(self.grad[active]), initial=0.0))
+        # an error e_i shows in a direction when |e_i| * scale_i exceeds its tolerance
+        # (the dtype of the check, x's, as in the tolerance table; the caller's tolerance
+        # where it allows more: an error within it is no error)
+        allowed = max(RESOLVED_ERROR[criteria.grad_dtype], criteria.rtol) * largest + (
+            0.0 if criteria.atol_relative else criteria.atol)
+        if not np.any(active):
+            return []
+        target = allowed * float(np.min(self.scale[active]))
+        # (a caller's own rtol or atol defines what an element may be off by; a direction
+        # sums their allowances, as documented, and is not split to undo that)
+        from_table = getattr(self.problem, "rtol_from_table", False) and getattr(
+            self.problem, "atol_from_table", False)
+        if not from_table or not target > 0 or tolerance <= target or self.blockers:
+            return []
+        step = self._block_step(target)
+        share = RESOLVE_FRACTION * target - (self.noise_scale / (step / 2) if step else 0.0)
+        if step is None or not share > 0:
+            self._unresolved(tolerance, largest, "the rounding of fn's outputs along a "
+                             "direction is above that at every usable step")
+            return []
+        # planned in the units of the smallest scale (|x| where steps are relative): a block
+        # whose scales differ is split further if its measured tolerance asks for it
+        smallest = float(np.min(self.scale[active]))
+        weights = np.where(active, self.grad ** 2, 0.0)
+        cumulative = np.cumsum(weights)
+        room = (share / smallest / self.rtol) ** 2  # the rtol part of a block's tolerance
+        bounds = []
+        start = 0
+        while start < self.size:
+            before = cumulative[start - 1] if start else 0.0
+            stop = max(start + 1, int(np.searchsorted(cumulative, before + room, "right")))
+            bounds.append((start, min(stop, self.size)))
+            start = stop
+        bounds = [(a, b) for a, b in bounds if np.any(active[a:b])]
+        if len(bounds) > MAX_BLOCKS:
+            self._unresolved(tolerance, largest, f"showing it would take {len(bounds)} "
+                             f"blocks of a direction, more than the search's {MAX_BLOCKS}")
+            return []
+        rows = []
+        pending = bounds[::-1]
+        self.quadrature = True
+        while pending:
+            start, stop = pending.pop()
+            if not np.any(self.signs[0, start:stop]):
+                continue  # every element located (and judged) meanwhile
+            num, ana, tol, used = self._settle(0, slice(start, stop), step,
+                                               f"block {start}..{stop - 1} of direction 0")
+            in_block = self.scale[start:stop][self.signs[0, start:stop] != 0]
+            if tol <= allowed * float(np.min(in_block)) or self.blockers:
+                rows.append((num, ana, tol, self.noise_scale / (used / 2)))
+                continue
+            # its terms' allowance took it above the target: halves, within the budget
+            middle = (start + stop) // 2
+            if stop - start == 1 or len(rows) + len(pending) + 2 > MAX_BLOCKS:
+                self._unresolved(tol, largest, f"block {start}..{stop - 1}'s tolerance is "
+                                 f"{tol:.3g}")
+                rows.append((num, ana, tol, self.noise_scale / (used / 2)))
+                continue
+            pending += [(middle, stop), (start, middle)]
+        self.quadrature = False
+        return rows
+
+    def _unresolved(self, tolerance, largest, why):
+        """Say what a pass rules out where blocks could not show a RESOLVED_ERROR: one element
+        off by the tolerance of its best direction (the method's documented promise)."""
+        if self.resolution_note is None:
+            self.resolution_note = (
+                f"one element off by less than {tolerance:.3g} ({tolerance / largest:.1%} of "
+                f"the largest gradient element) is not ruled out: {why} (colored or "
+                "exhaustive judge every element)")
+
+    def _block_step(self, target):
+        """The finest usable step whose rounding floor resolves ``target`` (None: none)."""
+        step = self.problem.step_scale
+        candidates = [step * factor for factor in (1.0, *COARSE_FACTORS)
+                      if step * factor < COARSEST_STEP] + [max(step, COARSEST_STEP)]
+        for chosen in candidates:
+            if self.noise_scale / (chosen / 2) <= RESOLVE_FRACTION * target / 2:
+                return chosen
+        return None
 
     def _first_step(self, k):
         """Direction k's first step: the default, or a coarser one (at most COARSEST_STEP)
@@ -302,15 +438,16 @@ class _Search:
             self.status[int(index)] = int(judgement.status[position])
         self.signs[:, new] = 0
 
-    def _bisect(self, k, step, limit):
-        """Halve direction k's support down to single elements whose error shows.
+    def _bisect(self, k, step, limit, part):
+        """Halve direction k's support within ``part`` down to single elements whose error
+        shows.
 
         Each level measures the left half (order 2) and infers the right half from its
         parent: two evaluations of fn a level. Located elements' known errors are taken out.
         """
         located = []
-        whole = self.measure(k, slice(0, self.size), step, 1)
-        pending = [((0, self.size), whole)]
+        whole = self.measure(k, part, step, 1)
+        pending = [((part.start, part.stop), whole)]
         while pending and len(located) < limit:
             (start, stop), parent = pending.pop()
             if stop - start == 1:
