@@ -312,7 +312,8 @@ class _Search:
             0.0 if criteria.atol_relative else criteria.atol)
         if not np.any(active):
             return []
-        target = allowed * float(np.min(self.scale[active]))
+        smallest = float(np.min(self.scale[active]))
+        target = allowed * smallest
         # (a caller's own rtol or atol defines what an element may be off by; a direction
         # sums their allowances, as documented, and is not split to undo that)
         from_table = getattr(self.problem, "rtol_from_table", False) and getattr(
@@ -327,7 +328,6 @@ class _Search:
             return []
         # planned in the units of the smallest scale (|x| where steps are relative): a block
         # whose scales differ is split further if its measured tolerance asks for it
-        smallest = float(np.min(self.scale[active]))
         weights = np.where(active, self.grad ** 2, 0.0)
         cumulative = np.cumsum(weights)
         room = (share / smallest / self.rtol) ** 2  # the rtol part of a block's tolerance
@@ -378,13 +378,17 @@ class _Search:
 
     def _block_step(self, target):
         """The finest usable step whose rounding floor resolves ``target`` (None: none)."""
-        step = self.problem.step_scale
-        candidates = [step * factor for factor in (1.0, *COARSE_FACTORS)
-                      if step * factor < COARSEST_STEP] + [max(step, COARSEST_STEP)]
-        for chosen in candidates:
+        for chosen in self._usable_steps():
             if self.noise_scale / (chosen / 2) <= RESOLVE_FRACTION * target / 2:
                 return chosen
         return None
+
+    def _usable_steps(self):
+        """The coarse look's multiples of the step below COARSEST_STEP, then COARSEST_STEP
+        itself (a direction's floor sums every output's rounding: it may need the room)."""
+        step = self.problem.step_scale
+        return [step * factor for factor in (1.0, *COARSE_FACTORS)
+                if step * factor < COARSEST_STEP] + [max(step, COARSEST_STEP)]
 
     def _first_step(self, k):
         """Direction k's first step: the default, or a coarser one (at most COARSEST_STEP)
@@ -395,11 +399,7 @@ class _Search:
         wanted = RESOLVE_FRACTION * self.rtol * float(norm)
         if not wanted > 0:
             return step
-        # the coarse look's multiples of the step below COARSEST_STEP, then COARSEST_STEP
-        # itself (a direction's floor sums every output's rounding: it may need the room)
-        candidates = [step * factor for factor in (1.0, *COARSE_FACTORS)
-                      if step * factor < COARSEST_STEP] + [max(step, COARSEST_STEP)]
-        for chosen in candidates:
+        for chosen in self._usable_steps():
             if self.noise_scale / (chosen / 2) <= wanted:
                 break
         return chosen
