@@ -745,3 +745,35 @@ def test_directional_in_float32_shows_one_element_off_among_thousands(seed, wher
     wrong[index] += np.float32(0.02) * np.abs(right).max()
     result = check_gradients(layer, wrong, X, dLdY, method="directional", seed=seed)
     assert result.verdict == "failed" and result.worst[0].index == index, repr(result)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_directional_never_passes_what_its_rounding_hides(seed):
+    # a float32-only softmax cross-entropy (a mean over 256 rows, logits of scale 8): its
+    # rounding along a direction is above a one-element error of 1% of the largest gradient
+    # element at every usable step, so blocks cannot show one; a directional pass here ruled
+    # out only errors above 27% and passed one element off by 2%. Inconclusive, with why
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=(256, 8)) * 8).astype(np.float32)
+    labels = rng.integers(0, 8, 256)
+    rows = np.arange(256)
+
+    def loss(z):
+        z = np.asarray(z, np.float32)
+        top = z.max(axis=1, keepdims=True)
+        lse = top[:, 0] + np.log(np.exp(z - top).sum(axis=1))
+        return np.float32(np.mean(lse - z[rows, labels]))
+
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[rows, labels] -= 1
+    right = (p / 256).astype(np.float32)
+    wrong = right.copy()
+    wrong[37, 5] += np.float32(0.02) * np.abs(right).max()
+    for gradient in (right, wrong):
+        result = check_gradients(loss, gradient, logits, method="directional", seed=seed)
+        assert result.verdict == "inconclusive", repr(result)
+        assert "rounding of fn's outputs along a direction" in result.verdict_reason
+    # a complete method judges every element at its own floor and names the wrong one
+    result = check_gradients(loss, wrong, logits, method="colored", seed=seed)
+    assert result.verdict != "passed"

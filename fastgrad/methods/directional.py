@@ -23,10 +23,11 @@ when ``|e| * max(1, |x_i|)`` exceeds that tolerance (Rademacher signs cannot hid
 then located. That tolerance grows with ``sqrt(P)``; with the table's tolerances the search
 therefore also measures contiguous blocks of direction 0, each small enough that one element
 off by ``RESOLVED_ERROR`` of the largest gradient element (1% in float32, 0.1% in float64)
-exceeds the block's tolerance. A pass rules out one element off by that much; where that
-would take more than ``MAX_BLOCKS`` blocks, or the rounding of fn's outputs is above it at
-every usable step, the note says what the pass rules out instead (an error above the best
-direction's tolerance). Several wrong elements can cancel in one
+exceeds the block's tolerance. A pass rules out one element off by that much; where the
+rounding of fn's outputs along a direction is above it at every usable step, no block can
+show it and the result is inconclusive; where showing it would take more than ``MAX_BLOCKS``
+blocks, or a block's own tolerance stays above it, the note says what the pass rules out
+instead (an error above the best direction's tolerance). Several wrong elements can cancel in one
 direction; they go unnoticed only if they cancel in every direction. Smaller errors are not
 seen: use the colored or exhaustive method for per-element values. Cost: O(K + B + b log2
 P) evaluations of fn for b wrong elements among P, B blocks.
@@ -301,7 +302,8 @@ class _Search:
         A random direction's tolerance grows with the norm of the whole gradient: one wrong
         element among many can hide under it. A pass promises that no element is off by
         that much; where no block can show it (rounding of fn's outputs above it at every
-        usable step, or more blocks than MAX_BLOCKS) the reason goes to ``blockers``."""
+        usable step) the reason goes to ``blockers``; where more blocks than MAX_BLOCKS would,
+        or a block's tolerance stays above it, to the note (``_unresolved``)."""
         criteria = self.problem.criteria
         active = self.signs[0] != 0
         largest = float(np.max(np.abs(self.grad[active]), initial=0.0))
@@ -323,8 +325,13 @@ class _Search:
         step = self._block_step(target)
         share = RESOLVE_FRACTION * target - (self.noise_scale / (step / 2) if step else 0.0)
         if step is None or not share > 0:
-            self._unresolved(tolerance, largest, "the rounding of fn's outputs along a "
-                             "direction is above that at every usable step")
+            # a pass would promise nothing a user could act on: say so instead
+            self.blockers.append(
+                f"a pass would not rule out one element off by up to {tolerance / largest:.1%}"
+                f" of the largest gradient element (a directional pass promises "
+                f"{allowed / largest:.1%}): the rounding of fn's outputs along a direction is "
+                "above that at every usable step (colored or exhaustive judge every element at "
+                "its own floor)")
             return []
         # planned in the units of the smallest scale (|x| where steps are relative): a block
         # whose scales differ is split further if its measured tolerance asks for it
