@@ -78,6 +78,7 @@ from ._tolerances import (
     SECOND_LOOK_FACTORS,
     SUM_ULPS,
     SWAMPED_FRACTION,
+    UPSTREAM_ULPS,
 )
 
 OK, FAILED, KINK, UNRESOLVED, UNEXAMINED, NAN = range(6)
@@ -283,15 +284,15 @@ def judge(measured, analytic, criteria, x_flat, look=None):
     # their noise at its own steps, a tie's kink among them)
     first_step = np.ones(numerical.size, dtype=bool)
     first_step[refined] = False
+    band = _rounding_band(measured.upstream, criteria, numerical.size)
     if look is not None and tolerance is not None:
-        _coarse_confirm(look, judgement, analytic, resolution, tolerance, criteria, x_flat)
+        _coarse_confirm(look, judgement, analytic, resolution, tolerance, criteria, x_flat,
+                        band)
         _coarse_resolve(look, judgement, analytic, resolution, tolerance, criteria, x_flat)
         _coarse_look(look, judgement, analytic, resolution, tolerance, criteria, x_flat)
     if tolerance is not None:
         _noise_dominated(judgement, analytic, tolerance, first_step, criteria.eval_dtype)
-    if measured.upstream is not None and criteria.grad_dtype.itemsize < \
-            criteria.eval_dtype.itemsize:
-        _narrow_rounding(judgement, analytic, measured.upstream, criteria)
+    _narrow_rounding(judgement, analytic, band)
     if look is not None and look.jointly is not None and judgement.count(KINK) > 1:
         # (looks that can move several elements at once: black boxes)
         _joint_kinks(look, judgement, analytic, resolution, criteria, x_flat)
@@ -470,14 +471,17 @@ def _detrended_sigma(samples):
     return np.sqrt(np.sum(residual ** 2, axis=0) / (samples.shape[0] - 2))
 
 
-def _coarse_confirm(look, judgement, analytic, resolution, tolerance, criteria, x_flat):
+def _coarse_confirm(look, judgement, analytic, resolution, tolerance, criteria, x_flat,
+                    band=None):
     """A failure found at the first and finer steps must hold at a coarser one too.
 
     Finer steps round more, and an intermediate that rounds more than fn's outputs show (the
     ``1 + tanh(u)`` of GELU at u = -8, ``log(1 + exp(v))`` at v = -25) can make them
     disagree in a correct gradient. Failed elements, worst first, are differenced at a
     coarse step (see :func:`_coarse_look`); one whose coarse value is smooth, resolves its
-    tolerance and agrees is ``OK``. Checking stops at the first failure that holds there.
+    tolerance and agrees is ``OK``. Checking stops at the first failure that holds there
+    beyond the rounding ``band`` (one that holds within it is unresolved, and the next may be
+    the same: a float32 GELU's saturated elements).
     """
     failed = judgement.indices(FAILED)
     if failed.size == 0:
@@ -494,7 +498,20 @@ def _coarse_confirm(look, judgement, analytic, resolution, tolerance, criteria, 
         within = valid & (np.abs(fine - analytic[batch]) <= res + uncertainty)
         cleared.append((batch[within], fine[within], uncertainty[within],
                         np.where(uncertainty[within] <= res[within], OK, UNRESOLVED)))
-        if not within.all():
+        # a failure that holds keeps the more certain value (what it is reported with, and
+        # what _narrow_rounding weighs), or the coarse one where the two differ by more than
+        # both uncertainties: the first step's modelled floor missed rounding there
+        first, first_noise = judgement.numerical[batch], judgement.noise[batch]
+        sharper = valid & ~within & ((uncertainty < first_noise)
+                                     | (np.abs(fine - first) > uncertainty + first_noise))
+        if sharper.any():
+            _record(judgement, batch[sharper], FAILED, fine[sharper], uncertainty[sharper],
+                    resolution)
+        held = ~within
+        if band is not None:
+            value = np.where(sharper, fine, judgement.numerical[batch])
+            held &= np.abs(value - analytic[batch]) > band[batch]
+        if held.any():
             break
     where = np.concatenate([c[0] for c in cleared])
     if where.size == 0:
@@ -562,20 +579,41 @@ def _noise_dominated(judgement, analytic, tolerance, first_step, criteria_dtype)
                                           if np.dtype(criteria_dtype).itemsize < 8 else ")"))
 
 
-def _narrow_rounding(judgement, analytic, upstream, criteria):
-    """Failures within a narrow-dtype analytic's rounding of its upstream gradient are
-    unresolved, not failed (see ``Measured.upstream``)."""
+def _rounding_band(upstream, criteria, size):
+    """Per element, the disagreement a narrow-dtype analytic's rounding of its upstream
+    gradient can explain (see ``Measured.upstream``), or None where none is allowed.
+
+    Differenced in a wider dtype, the differences are exact at that size and the band is
+    ANALYTIC_ULPS of the upstream. Differenced in the analytic's own dtype, an elementwise
+    map's float32 backward also multiplies that rounding by its formula's coefficients, and
+    the differences round at that size too (a tanh-GELU at x = -5: ``x * u'`` is 16 there,
+    and ``1 + tanh`` rounds where an ulp-sized move does not show it): UPSTREAM_ULPS, where
+    fn's axis structure gives each element its own upstream gradient (a scalar loss's single
+    upstream of 1 would make the band a flat absolute allowance)."""
+    if upstream is None or criteria.grad_dtype.itemsize >= 8:
+        return None
+    upstream = np.broadcast_to(np.asarray(upstream, np.float64), (size,))
+    if criteria.grad_dtype.itemsize < criteria.eval_dtype.itemsize:
+        ulps = ANALYTIC_ULPS
+    elif size > 1 and np.ptp(upstream) > 0:
+        ulps = UPSTREAM_ULPS
+    else:
+        return None
+    return ulps * np.finfo(criteria.grad_dtype).eps * upstream
+
+
+def _narrow_rounding(judgement, analytic, band):
+    """Failures within the rounding band of a narrow-dtype analytic (``_rounding_band``) are
+    unresolved, not failed: neither right nor wrong at this precision."""
     failed = judgement.indices(FAILED)
-    if failed.size == 0:
+    if failed.size == 0 or band is None:
         return
-    floor = ANALYTIC_ULPS * np.finfo(criteria.grad_dtype).eps * np.broadcast_to(
-        upstream, judgement.status.shape)[failed]
-    within = np.abs(judgement.numerical[failed] - analytic[failed]) <= floor
+    within = np.abs(judgement.numerical[failed] - analytic[failed]) <= band[failed]
     if within.any():
         judgement.status[failed[within]] = UNRESOLVED
         judgement.notes.append(
             f"{int(within.sum())} element(s) differ from the differences by less than the "
-            f"rounding of a {criteria.grad_dtype} backward pass at the size of their upstream "
+            "rounding of a narrow-dtype backward pass at the size of their upstream "
             "gradient: neither right nor wrong at this precision")
 
 
