@@ -777,3 +777,56 @@ def test_directional_never_passes_what_its_rounding_hides(seed):
     # a complete method judges every element at its own floor and names the wrong one
     result = check_gradients(loss, wrong, logits, method="colored", seed=seed)
     assert result.verdict != "passed"
+
+
+def test_directional_is_inconclusive_where_blocks_would_exceed_their_budget(monkeypatch):
+    # the float32 layer of the test above needs several blocks to show a 1% element; with a
+    # budget of one, its pass would rule out only an error above the best direction's
+    # tolerance (a 153,600-element float32 LayerNorm passed one element off by 5% of the
+    # largest, ruling out only 49%): inconclusive, saying how large, never passed
+    from fastgrad.methods import directional
+
+    monkeypatch.setattr(directional, "MAX_BLOCKS", 1)
+    rng = np.random.default_rng(0)
+    A = (rng.normal(size=(64, 64)) / 8).astype(np.float32)
+    X = rng.normal(size=(64, 64)).astype(np.float32)
+    dLdY = rng.normal(size=(64, 64)).astype(np.float32)
+
+    def layer(w):
+        return np.tanh(np.asarray(w, np.float32) @ A)
+
+    right = (((1 - np.tanh(X @ A) ** 2) * dLdY) @ A.T).astype(np.float32)
+    wrong = right.copy()
+    wrong[5, 7] += np.float32(0.02) * np.abs(right).max()
+    for gradient in (right, wrong):
+        result = check_gradients(layer, gradient, X, dLdY, method="directional", seed=0)
+        assert result.verdict == "inconclusive", repr(result)
+        assert directional.UNRESOLVED_REASON in result.verdict_reason
+        assert "more than the search's 1" in result.verdict_reason
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_float32_gelu_at_saturation_is_never_failed(seed):
+    # a correct float32 tanh-GELU backward at x near -5 is 10-16 ulps of its upstream off
+    # (1 - tanh**2 times x * u', 16 there), and the first step's floor misses the rounding of
+    # 1 + tanh: it failed; within 32 ulps of the upstream it is unresolved, and its bug fails
+    rng = np.random.default_rng(seed)
+    x = rng.normal(scale=2.0, size=(20, 25)).astype(np.float32)
+    x.flat[::7] = rng.uniform(-5.5, -4.5, size=x.flat[::7].shape).astype(np.float32)
+    dLdY = rng.normal(size=x.shape).astype(np.float32)
+    k = np.float32(np.sqrt(2 / np.pi))
+
+    def gelu(z):
+        z = np.asarray(z, np.float32)
+        return np.float32(0.5) * z * (1 + np.tanh(k * (z + np.float32(0.044715) * z ** 3)))
+
+    def backward(cubic):
+        t = np.tanh(k * (x + np.float32(0.044715) * x ** 3))
+        inner = (1 + np.float32(3 * 0.044715) * x * x) if cubic else np.float32(1)
+        return (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * inner) * dLdY
+
+    for method in ("exhaustive", "colored"):
+        assert check_gradients(gelu, backward(True), x, dLdY, method=method,
+                               seed=seed).verdict != "failed"
+        assert check_gradients(gelu, backward(False), x, dLdY, method=method,
+                               seed=seed).verdict == "failed"

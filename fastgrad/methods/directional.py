@@ -23,14 +23,15 @@ when ``|e| * max(1, |x_i|)`` exceeds that tolerance (Rademacher signs cannot hid
 then located. That tolerance grows with ``sqrt(P)``; with the table's tolerances the search
 therefore also measures contiguous blocks of direction 0, each small enough that one element
 off by ``RESOLVED_ERROR`` of the largest gradient element (1% in float32, 0.1% in float64)
-exceeds the block's tolerance. A pass rules out one element off by that much; where the
-rounding of fn's outputs along a direction is above it at every usable step, no block can
-show it and the result is inconclusive; where showing it would take more than ``MAX_BLOCKS``
-blocks, or a block's own tolerance stays above it, the note says what the pass rules out
-instead (an error above the best direction's tolerance). Several wrong elements can cancel in one
-direction; they go unnoticed only if they cancel in every direction. Smaller errors are not
-seen: use the colored or exhaustive method for per-element values. Cost: O(K + B + b log2
-P) evaluations of fn for b wrong elements among P, B blocks.
+exceeds the block's tolerance. A pass rules out one element off by that much; where no
+block can show it (the rounding of fn's outputs along a direction is above it at every usable
+step, showing it would take more than ``MAX_BLOCKS`` blocks, or a block's own tolerance stays
+above it) a pass that still rules out ``PROMISE_SLACK`` times that stands and says so in
+its note; otherwise the result is inconclusive and says how large an error a pass would have
+let through. Several wrong elements can cancel in one direction; they go unnoticed only if they
+cancel in every direction. Smaller errors are not seen: use the colored or exhaustive method
+for per-element values. Cost: O(K + B + b log2 P) evaluations of fn for b wrong elements
+among P, B blocks.
 """
 
 import numpy as np
@@ -64,7 +65,12 @@ from .structured import find_structure
 MAX_LOCATED = 32
 #: Largest number of blocks of direction 0 measured so that a one-element error shows (each
 #: costs four evaluations of fn); more, and the result is inconclusive.
-MAX_BLOCKS = 64
+MAX_BLOCKS = 512
+#: Where blocks cannot show a one-element error of RESOLVED_ERROR, a pass that still rules out
+#: one of this many times it stands (with a note); beyond, the result is inconclusive.
+PROMISE_SLACK = 2.0
+#: How the reason starts where blocks cannot show a one-element error (see _unresolved).
+UNRESOLVED_REASON = "a pass could not rule out one element off by"
 
 
 class Partial:
@@ -121,7 +127,7 @@ class _Search:
         self.base = f0.reshape(-1)
         #: True while blocks of a direction are measured (see tolerance and _resolve)
         self.quadrature = False
-        #: what a pass rules out where the blocks could not show it (see _resolve)
+        #: what a pass rules out where blocks showed only PROMISE_SLACK x RESOLVED_ERROR
         self.resolution_note = None
         self.located = []
         self.status = {}     # located element -> verdict status
@@ -302,8 +308,8 @@ class _Search:
         A random direction's tolerance grows with the norm of the whole gradient: one wrong
         element among many can hide under it. A pass promises that no element is off by
         that much; where no block can show it (rounding of fn's outputs above it at every
-        usable step) the reason goes to ``blockers``; where more blocks than MAX_BLOCKS would,
-        or a block's tolerance stays above it, to the note (``_unresolved``)."""
+        usable step, more blocks than MAX_BLOCKS, a block's tolerance above it) the reason
+        goes to ``blockers`` (``_unresolved``)."""
         criteria = self.problem.criteria
         active = self.signs[0] != 0
         largest = float(np.max(np.abs(self.grad[active]), initial=0.0))
@@ -325,13 +331,8 @@ class _Search:
         step = self._block_step(target)
         share = RESOLVE_FRACTION * target - (self.noise_scale / (step / 2) if step else 0.0)
         if step is None or not share > 0:
-            # a pass would promise nothing a user could act on: say so instead
-            self.blockers.append(
-                f"a pass would not rule out one element off by up to {tolerance / largest:.1%}"
-                f" of the largest gradient element (a directional pass promises "
-                f"{allowed / largest:.1%}): the rounding of fn's outputs along a direction is "
-                "above that at every usable step (colored or exhaustive judge every element at "
-                "its own floor)")
+            self._unresolved(tolerance, largest, allowed, "the rounding of fn's outputs along "
+                             "a direction is above that at every usable step")
             return []
         # planned in the units of the smallest scale (|x| where steps are relative): a block
         # whose scales differ is split further if its measured tolerance asks for it
@@ -347,8 +348,9 @@ class _Search:
             start = stop
         bounds = [(a, b) for a, b in bounds if np.any(active[a:b])]
         if len(bounds) > MAX_BLOCKS:
-            self._unresolved(tolerance, largest, f"showing it would take {len(bounds)} "
-                             f"blocks of a direction, more than the search's {MAX_BLOCKS}")
+            self._unresolved(tolerance, largest, allowed, f"showing it would take "
+                             f"{len(bounds)} blocks of a direction, more than the search's "
+                             f"{MAX_BLOCKS}")
             return []
         rows = []
         pending = bounds[::-1]
@@ -366,22 +368,30 @@ class _Search:
             # its terms' allowance took it above the target: halves, within the budget
             middle = (start + stop) // 2
             if stop - start == 1 or len(rows) + len(pending) + 2 > MAX_BLOCKS:
-                self._unresolved(tol, largest, f"block {start}..{stop - 1}'s tolerance is "
-                                 f"{tol:.3g}")
+                self._unresolved(tol, largest, allowed, f"block {start}..{stop - 1}'s "
+                                 f"tolerance is {tol:.3g}")
                 rows.append((num, ana, tol, self.noise_scale / (used / 2)))
                 continue
             pending += [(middle, stop), (start, middle)]
         self.quadrature = False
         return rows
 
-    def _unresolved(self, tolerance, largest, why):
-        """Say what a pass rules out where blocks could not show a RESOLVED_ERROR: one element
-        off by the tolerance of its best direction (the method's documented promise)."""
-        if self.resolution_note is None:
-            self.resolution_note = (
-                f"one element off by less than {tolerance:.3g} ({tolerance / largest:.1%} of "
-                f"the largest gradient element) is not ruled out: {why} (colored or "
-                "exhaustive judge every element)")
+    def _unresolved(self, tolerance, largest, allowed, why):
+        """Blocks cannot show a one-element error of ``allowed``; a pass would rule out one
+        element off by ``tolerance`` (the block's or the best direction's). Within
+        PROMISE_SLACK times ``allowed`` the pass stands and its note says what it rules out;
+        beyond, it is not the promise a pass makes: inconclusive, with why (once)."""
+        if tolerance <= PROMISE_SLACK * allowed:
+            if self.resolution_note is None:
+                self.resolution_note = (
+                    f"a pass rules out one element off by {tolerance / largest:.1%} of the "
+                    f"largest gradient element, not {allowed / largest:.1%}: {why}")
+            return
+        if not any(reason.startswith(UNRESOLVED_REASON) for reason in self.blockers):
+            self.blockers.append(
+                f"{UNRESOLVED_REASON} {allowed / largest:.1%} of the largest gradient element "
+                f"(it would rule out only {tolerance / largest:.1%}): {why} (colored or "
+                "exhaustive judge every element at its own floor)")
 
     def _block_step(self, target):
         """The finest usable step whose rounding floor resolves ``target`` (None: none)."""

@@ -608,8 +608,11 @@ CASES = [
          bug_methods=("exhaustive", "colored")),
     Case("float32 sqrt of values near 1e6: gradient doubled", _large_float32_case(), False,
          dtypes=("float32",)),
+    # (a float32 gradient of 262,144 saturated logits: blocks of a direction resolve a
+    # one-element error of only 3-4% of the largest, not the 1% a directional pass promises,
+    # so directional says inconclusive there, and auto falls back to a complete method)
     Case("saturated logits, stable cross-entropy with logits: sigmoid of -z in backward",
-         _saturated_logits_case(), False),
+         _saturated_logits_case(), False, inconclusive_ok=("directional",)),
     Case("max-pool with ties: every tied maximum given the upstream gradient", _ties_case(),
          False, sparse=False, bug_methods=("exhaustive",), inconclusive_ok=("directional",)),
     # (x on kinks by construction: a tie whose upstream gradient is within float32's floor
