@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from .kernels import _cache, activations, dense, directions, losses, model
+from .kernels import _cache, activations, dense, directions, losses, model, softmax
 
 #: Kernel groups (see ``compile_group``); ``warmup`` compiles all of them.
 GROUPS = ("layers", "differences", "model", "training")
@@ -71,6 +71,10 @@ def compile_group(group, dtype):
         Z, b, out = X.copy(), dLdY[0].copy(), np.empty_like(X)
         dense.bias_activation_parallel(activations.TANH, 1.0, Z, b, out)
         dense.activation_backward_bias_parallel(activations.TANH, 1.0, Z, dLdY, out, b)
+        # and the softmax activation's, from SERIAL_BELOW elements
+        softmax.shift_rows(X, out)
+        softmax.normalize_rows(out)
+        softmax.softmax_rows_backward(out, dLdY, out)
     elif group == "training":
         from . import activations as public_activations
         from . import costs, layers, optimizers
