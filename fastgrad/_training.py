@@ -15,12 +15,12 @@ import numpy as np
 
 from ._identity import is_fastgrad_function
 from .kernels import dense as _dense
-from .kernels import optimizers as _optim_kernels
 from .layers import (
     activation_backward_bias,
     bias_activation,
     kernel_activation,
 )
+from .optimizers import apply_update
 
 # Identified by module and qualified name (``_identity``), so notebook reloads keep working.
 
@@ -187,14 +187,5 @@ class Trainer:
             layer.gradients = grads
             for name, value in layer.parameters.items():
                 v, s = optimizer._slots(index, name, value)
-                flat = value.reshape(-1)
-                if flat.size >= _PARALLEL_UPDATE:
-                    _optim_kernels.update(rule, lr, beta1, beta2, eps, v_scale, s_scale, flat,
-                                          grads[name].reshape(-1), v, s)
-                else:
-                    _optim_kernels.update_serial(rule, lr, beta1, beta2, eps, v_scale,
-                                                 s_scale, flat, grads[name].reshape(-1), v, s)
-
-
-#: Parameters from which the update runs in Numba's thread pool.
-_PARALLEL_UPDATE = 2**18
+                apply_update(rule, lr, beta1, beta2, eps, v_scale, s_scale, value.reshape(-1),
+                             grads[name].reshape(-1), v, s)

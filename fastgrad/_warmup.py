@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from .kernels import _cache, activations, dense, directions, losses, model, softmax
+from .kernels import optimizers as optimizer_kernels
 
 #: Kernel groups (see ``compile_group``); ``warmup`` compiles all of them.
 GROUPS = ("layers", "differences", "model", "training")
@@ -87,9 +88,13 @@ def compile_group(group, dtype):
             net.configure(input_size=3, cost_type=costs.CategoricalCrossentropy(),
                           optimizer=optimizer, dtype=dtype, seed=0)
             net.train(X, Y, epochs=1)
-            net.forward(X)  # one step by hand too: the optimizer's own (parallel) update
+            net.forward(X)  # one step by hand too: the optimizer's own step
             net.backward(Y)
             optimizer.step(net.layers)
+        # the parallel build of the update, which runs from optimizers.PARALLEL_FROM parameters
+        w = np.ones(4, dtype=dtype)
+        optimizer_kernels.update(optimizer_kernels.ADAM, 0.1, 0.9, 0.999, 1e-8, 1.0, 1.0, w,
+                                 w.copy(), w.copy(), w.copy())
     elif group == "differences":
         loss = CrossEntropy()
         checks = [(TanH().forward, TanH().backward(X, dLdY), X, dLdY),

@@ -10,7 +10,7 @@ gradient on the way back, with float64 accumulation so wide float32 layers keep 
 import numpy as np
 from numba import njit, prange
 
-from ._config import LAYER_JIT
+from ._config import LAYER_JIT, build
 from .activations import SIGMOID, SOFTMAX, activation_derivative, activation_value
 from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, loss_term, loss_term_derivative
 from .softmax import softmax_row, softmax_row_backward
@@ -24,7 +24,8 @@ COLUMN_BLOCK = 64
 # Each kernel below exists twice: a serial build (``*_serial``) for the small matrices of a
 # notebook model or a small batch, where waking Numba's workers (~35 us) and competing with
 # BLAS's own threads costs more than the loop, and the parallel build above a size threshold
-# chosen by the caller. Both are the same Python function compiled with different options.
+# chosen by the caller. Both are the same Python function compiled with different options
+# (``_config.build``: each under a name, and so a cache entry, of its own).
 
 SERIAL_JIT = {**LAYER_JIT, "parallel": False}
 
@@ -128,10 +129,10 @@ def _scale_mask(A, mask):
         flat[i] *= m[i]
 
 
-bias_activation_serial = njit(**SERIAL_JIT)(_bias_activation)
-bias_activation_parallel = njit(**LAYER_JIT)(_bias_activation)
-activation_backward_bias_serial = njit(**SERIAL_JIT)(_activation_backward_bias)
-activation_backward_bias_parallel = njit(**LAYER_JIT)(_activation_backward_bias)
+bias_activation_serial = build(_bias_activation, "_serial", **SERIAL_JIT)
+bias_activation_parallel = build(_bias_activation, "_parallel", **LAYER_JIT)
+activation_backward_bias_serial = build(_activation_backward_bias, "_serial", **SERIAL_JIT)
+activation_backward_bias_parallel = build(_activation_backward_bias, "_parallel", **LAYER_JIT)
 _column_sums_into = njit(**SERIAL_JIT)(_column_sums_into)
 output_gradient = njit(**SERIAL_JIT)(_output_gradient)
 scale_mask = njit(**SERIAL_JIT)(_scale_mask)

@@ -14,7 +14,7 @@ order (no fastmath).
 import numpy as np
 from numba import njit, prange
 
-from ._config import EXACT_JIT, EXACT_SCALAR_JIT, LAYER_JIT
+from ._config import EXACT_JIT, EXACT_SCALAR_JIT, LAYER_JIT, build
 
 
 @njit(**EXACT_SCALAR_JIT)
@@ -81,10 +81,11 @@ def _softmax_rows_backward(s, dLdY, out):
 
 
 # Each twice, as the dense epilogues: a serial build for arrays under ``SERIAL_BELOW`` elements
-# (no thread pool to wake, no thread count to set) and a parallel build for larger ones.
-shift_rows = njit(**EXACT_JIT)(_shift_rows)
-shift_rows_serial = njit(**EXACT_SCALAR_JIT)(_shift_rows)
-normalize_rows = njit(**EXACT_JIT)(_normalize_rows)
-normalize_rows_serial = njit(**EXACT_SCALAR_JIT)(_normalize_rows)
-softmax_rows_backward = njit(**EXACT_JIT)(_softmax_rows_backward)
-softmax_rows_backward_serial = njit(**EXACT_SCALAR_JIT)(_softmax_rows_backward)
+# (no thread pool to wake, no thread count to set) and a parallel build for larger ones, each
+# with a cache entry of its own (``_config.build``).
+shift_rows = build(_shift_rows, "_parallel", **EXACT_JIT)
+shift_rows_serial = build(_shift_rows, "_serial", **EXACT_SCALAR_JIT)
+normalize_rows = build(_normalize_rows, "_parallel", **EXACT_JIT)
+normalize_rows_serial = build(_normalize_rows, "_serial", **EXACT_SCALAR_JIT)
+softmax_rows_backward = build(_softmax_rows_backward, "_parallel", **EXACT_JIT)
+softmax_rows_backward_serial = build(_softmax_rows_backward, "_serial", **EXACT_SCALAR_JIT)
