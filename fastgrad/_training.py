@@ -118,8 +118,11 @@ class Trainer:
         space = self.spaces.get(n)
         if space is None:
             space = self.spaces[n] = _Workspace(self.model, n)
-        np.take(X, rows, axis=0, out=space.X)
-        np.take(Y, rows, axis=0, out=space.Y)
+        # mode="clip": with the default "raise" NumPy buffers out= (a second copy of the batch;
+        # 29 vs 20 us for 32 rows of 784, 403 vs 247 us for 256, side by side). The rows are
+        # the model's own permutation of range(n_samples), so clipping never changes one.
+        np.take(X, rows, axis=0, out=space.X, mode="clip")
+        np.take(Y, rows, axis=0, out=space.Y, mode="clip")
         layers = self.layers
         previous = space.X
         for i, layer in enumerate(layers):
