@@ -1,7 +1,8 @@
 """The training step of the Keras-like model when every piece is fastgrad's own.
 
 One step on a batch: gather the rows into a reused buffer, for each dense layer one BLAS
-product (``np.dot``: for one sample ``matmul`` forms the outer product without BLAS) into a
+product (``np.dot``: for one sample ``matmul`` forms the outer product without BLAS; the weight
+gradient through ``layers.weight_gradient``) into a
 reused ``Z`` and one fused pass for bias and activation; at the output one
 fused pass for the cost, its gradient through the output activation and the bias gradient;
 going back, per layer one product for ``dW``, one for ``dX`` (skipped for the first layer,
@@ -19,6 +20,7 @@ from .layers import (
     activation_backward_bias,
     bias_activation,
     kernel_activation,
+    weight_gradient,
 )
 from .optimizers import apply_update
 
@@ -162,7 +164,7 @@ class Trainer:
                 if i == 0:
                     break
             else:
-                np.dot(inputs.T, upstream, out=grads[i]["W"])
+                weight_gradient(inputs, upstream, out=grads[i]["W"])
                 if i == 0:
                     break
                 dA = space.dA[i - 1]

@@ -47,6 +47,21 @@ def activation_backward_bias(code, alpha, Z, dLdY, dZ, db):
             _dense.activation_backward_bias_parallel(code, alpha, Z, dLdY, dZ, db)
 
 
+def weight_gradient(X, dZ, out=None):
+    """``X.T @ dZ``, the weight gradient, through whichever NumPy call is faster for its shape.
+
+    One sample (an outer product): ``np.dot``; ``matmul`` forms outer products without BLAS
+    (3.5x slower). More than one: ``np.matmul``, the same BLAS product with the same result to
+    the bit, but faster for the short inner dimension of a small batch: a 784x256 float64
+    gradient from 2 and 8 samples took 108 and 224 us (median) against np.dot's 150 and
+    249 us, matmul faster in 95% and 78% of 40 interleaved rounds; from 256 samples the two
+    are even.
+    """
+    if X.shape[0] == 1:
+        return np.dot(X.T, dZ, out=out)
+    return np.matmul(X.T, dZ, out=out)
+
+
 _KERNEL_TYPES = {}
 
 
@@ -263,8 +278,7 @@ class FullyConnected(Layer):
             dZ = self._user_backward(Z, dLdY)
             _dense._column_sums_into(dZ, db.reshape(-1))
         W = self.parameters["W"]
-        # np.dot, not matmul: for one sample matmul's outer product skips BLAS (3.5x slower)
-        self.gradients = {"W": np.dot(X.T, dZ), "b": db}
+        self.gradients = {"W": weight_gradient(X, dZ), "b": db}
         return np.dot(dZ, W.T)
 
     def _user_backward(self, Z, dLdY):
