@@ -51,15 +51,20 @@ def weight_gradient(X, dZ, out=None):
     """``X.T @ dZ``, the weight gradient, through whichever NumPy call is faster for its shape.
 
     One sample (an outer product): ``np.dot``; ``matmul`` forms outer products without BLAS
-    (3.5x slower). More than one: ``np.matmul``, the same BLAS product with the same result to
-    the bit, but faster for the short inner dimension of a small batch: a 784x256 float64
-    gradient from 2 and 8 samples took 108 and 224 us (median) against np.dot's 150 and
-    249 us, matmul faster in 95% and 78% of 40 interleaved rounds; from 256 samples the two
-    are even.
+    (3.5x slower). More than one, for a gradient of at least ``MATMUL_FROM`` elements:
+    ``np.matmul``, the same BLAS product with the same result to the bit, but faster for the
+    short inner dimension of a small batch: a 784x256 float64 gradient from 2 and 8 samples
+    took 108 and 224 us (median) against np.dot's 150 and 249 us, matmul faster in 95% and 78%
+    of 40 interleaved rounds; from 256 samples the two are even. Small gradients keep np.dot,
+    whose call costs ~1 us less (16x8 from 32 samples: 1.8 vs 2.9 us).
     """
-    if X.shape[0] == 1:
+    if X.shape[0] == 1 or X.shape[1] * dZ.shape[1] < MATMUL_FROM:
         return np.dot(X.T, dZ, out=out)
     return np.matmul(X.T, dZ, out=out)
+
+
+#: Weight-gradient elements from which ``weight_gradient`` calls ``np.matmul``.
+MATMUL_FROM = 2**15
 
 
 _KERNEL_TYPES = {}
