@@ -1,7 +1,8 @@
 """The training step of the Keras-like model when every piece is fastgrad's own.
 
 One step on a batch: gather the rows into a reused buffer, for each dense layer one BLAS
-product (``np.dot``: for one sample ``matmul`` forms the outer product without BLAS) into a
+product (``np.dot``: for one sample ``matmul`` forms the outer product without BLAS; the weight
+gradient through ``layers.weight_gradient``) into a
 reused ``Z`` and one fused pass for bias and activation; at the output one
 fused pass for the cost, its gradient through the output activation and the bias gradient;
 going back, per layer one product for ``dW``, one for ``dX`` (skipped for the first layer,
@@ -15,12 +16,13 @@ import numpy as np
 
 from ._identity import is_fastgrad_function
 from .kernels import dense as _dense
-from .kernels import optimizers as _optim_kernels
 from .layers import (
     activation_backward_bias,
     bias_activation,
     kernel_activation,
+    weight_gradient,
 )
+from .optimizers import apply_update
 
 # Identified by module and qualified name (``_identity``), so notebook reloads keep working.
 
@@ -118,8 +120,11 @@ class Trainer:
         space = self.spaces.get(n)
         if space is None:
             space = self.spaces[n] = _Workspace(self.model, n)
-        np.take(X, rows, axis=0, out=space.X)
-        np.take(Y, rows, axis=0, out=space.Y)
+        # mode="clip": with the default "raise" NumPy buffers out= (a second copy of the batch;
+        # 29 vs 20 us for 32 rows of 784, 403 vs 247 us for 256, side by side). The rows are
+        # the model's own permutation of range(n_samples), so clipping never changes one.
+        np.take(X, rows, axis=0, out=space.X, mode="clip")
+        np.take(Y, rows, axis=0, out=space.Y, mode="clip")
         layers = self.layers
         previous = space.X
         for i, layer in enumerate(layers):
@@ -159,7 +164,7 @@ class Trainer:
                 if i == 0:
                     break
             else:
-                np.dot(inputs.T, upstream, out=grads[i]["W"])
+                weight_gradient(inputs, upstream, out=grads[i]["W"])
                 if i == 0:
                     break
                 dA = space.dA[i - 1]
@@ -187,14 +192,5 @@ class Trainer:
             layer.gradients = grads
             for name, value in layer.parameters.items():
                 v, s = optimizer._slots(index, name, value)
-                flat = value.reshape(-1)
-                if flat.size >= _PARALLEL_UPDATE:
-                    _optim_kernels.update(rule, lr, beta1, beta2, eps, v_scale, s_scale, flat,
-                                          grads[name].reshape(-1), v, s)
-                else:
-                    _optim_kernels.update_serial(rule, lr, beta1, beta2, eps, v_scale,
-                                                 s_scale, flat, grads[name].reshape(-1), v, s)
-
-
-#: Parameters from which the update runs in Numba's thread pool.
-_PARALLEL_UPDATE = 2**18
+                apply_update(rule, lr, beta1, beta2, eps, v_scale, s_scale, value.reshape(-1),
+                             grads[name].reshape(-1), v, s)

@@ -15,7 +15,8 @@ import time
 
 import numpy as np
 
-from .kernels import _cache, activations, dense, directions, losses, model
+from .kernels import _cache, activations, dense, directions, losses, model, softmax
+from .kernels import optimizers as optimizer_kernels
 
 #: Kernel groups (see ``compile_group``); ``warmup`` compiles all of them.
 GROUPS = ("layers", "differences", "model", "training")
@@ -71,6 +72,10 @@ def compile_group(group, dtype):
         Z, b, out = X.copy(), dLdY[0].copy(), np.empty_like(X)
         dense.bias_activation_parallel(activations.TANH, 1.0, Z, b, out)
         dense.activation_backward_bias_parallel(activations.TANH, 1.0, Z, dLdY, out, b)
+        # and the softmax activation's, from SERIAL_BELOW elements
+        softmax.shift_rows(X, out)
+        softmax.normalize_rows(out)
+        softmax.softmax_rows_backward(out, dLdY, out)
     elif group == "training":
         from . import activations as public_activations
         from . import costs, layers, optimizers
@@ -83,9 +88,13 @@ def compile_group(group, dtype):
             net.configure(input_size=3, cost_type=costs.CategoricalCrossentropy(),
                           optimizer=optimizer, dtype=dtype, seed=0)
             net.train(X, Y, epochs=1)
-            net.forward(X)  # one step by hand too: the optimizer's own (parallel) update
+            net.forward(X)  # one step by hand too: the optimizer's own step
             net.backward(Y)
             optimizer.step(net.layers)
+        # the parallel build of the update, which runs from optimizers.PARALLEL_FROM parameters
+        w = np.ones(4, dtype=dtype)
+        optimizer_kernels.update(optimizer_kernels.ADAM, 0.1, 0.9, 0.999, 1e-8, 1.0, 1.0, w,
+                                 w.copy(), w.copy(), w.copy())
     elif group == "differences":
         loss = CrossEntropy()
         checks = [(TanH().forward, TanH().backward(X, dLdY), X, dLdY),

@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from . import kernels
-from ._threads import threads_for
+from ._threads import SERIAL_BELOW, threads_for
 from ._validation import as_float_array, check_positive, check_same_shape
 from .kernels import activations as _codes
 from .kernels import softmax as _softmax
@@ -288,8 +288,7 @@ class SoftMax(Activation):
         X = as_float_array(X, "X", allow_int=True, min_ndim=1, writeable=True)
         out = np.empty_like(X)
         if X.size:
-            with threads_for(X.size):
-                _softmax.softmax_forward(self._as_rows(X, "X"), self._as_rows(out, "X"))
+            _softmax_into(self._as_rows(X, "X"), self._as_rows(out, "X"))
         return out
 
     def backward(self, X, dLdY=None):
@@ -310,10 +309,31 @@ class SoftMax(Activation):
         check_same_shape(X, "X", dLdY, "dLdY")
         out = np.empty_like(X)
         if X.size:
-            with threads_for(X.size):
-                _softmax.softmax_backward(self._as_rows(X, "X"), self._as_rows(dLdY, "dLdY"),
-                                          self._as_rows(out, "X"))
+            rows = self._as_rows(out, "X")
+            _softmax_into(self._as_rows(X, "X"), rows)   # s, then overwritten by dL/dX
+            dLdY = self._as_rows(dLdY, "dLdY")
+            if X.size < SERIAL_BELOW:
+                _softmax.softmax_rows_backward_serial(rows, dLdY, rows)
+            else:
+                with threads_for(X.size):
+                    _softmax.softmax_rows_backward(rows, dLdY, rows)
         return out
+
+
+def _softmax_into(X, out):
+    """out = softmax of each row of the 2-D ``X``, with NumPy's SIMD exp (kernels.softmax).
+
+    Small arrays take the kernels' serial builds: no thread count to set, no pool to wake.
+    """
+    if X.size < SERIAL_BELOW:
+        _softmax.shift_rows_serial(X, out)
+        np.exp(out, out=out)
+        _softmax.normalize_rows_serial(out)
+    else:
+        with threads_for(X.size):
+            _softmax.shift_rows(X, out)
+            np.exp(out, out=out)
+            _softmax.normalize_rows(out)
 
 
 def _real(value, name):

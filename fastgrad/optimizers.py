@@ -30,6 +30,25 @@ def _fraction(value, name):
     return float(value)
 
 
+#: Parameters from which an update runs in Numba's thread pool; below, the serial build runs
+#: on the calling thread (no thread count to set, no pool to wake).
+PARALLEL_FROM = 2**18
+
+
+def apply_update(rule, lr, beta1, beta2, eps, v_scale, s_scale, w, g, v, s):
+    """One fused update of the flat parameter ``w``, the serial or parallel build by size.
+
+    ``Optimizer.step`` and the model's fused training step both update through here, so both
+    run the same build on a parameter and compute the same numbers (the two builds may round
+    a fused multiply-add differently).
+    """
+    if w.size < PARALLEL_FROM:
+        _kernels.update_serial(rule, lr, beta1, beta2, eps, v_scale, s_scale, w, g, v, s)
+    else:
+        with threads_for(w.size):
+            _kernels.update(rule, lr, beta1, beta2, eps, v_scale, s_scale, w, g, v, s)
+
+
 class Optimizer:
     """Base class: ``step(layers)`` updates every layer's ``parameters`` from ``gradients``."""
 
@@ -81,9 +100,7 @@ class Optimizer:
                                      "C-contiguous array (it is updated in place)")
                 flat = value.reshape(-1)
                 g = np.ascontiguousarray(grad, dtype=value.dtype).reshape(-1)
-                with threads_for(value.size):
-                    _kernels.update(self.rule, lr, beta1, beta2, eps,
-                                    v_scale, s_scale, flat, g, v, s)
+                apply_update(self.rule, lr, beta1, beta2, eps, v_scale, s_scale, flat, g, v, s)
 
     def _slots(self, index, name, value):
         key = (index, name)

@@ -5,9 +5,9 @@ here each rule is one loop, in the parameter's dtype, on flat contiguous arrays.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from ._config import LAYER_JIT
+from ._config import LAYER_JIT, build
 
 SGD = 0
 MOMENTUM = 1          # v = beta v + (1 - beta) g;    w -= lr v
@@ -45,5 +45,5 @@ def _update(rule, lr, beta1, beta2, eps, v_scale, s_scale, w, g, v, s):
             w[i] += v[i]
 
 
-update = njit(**LAYER_JIT)(_update)
-update_serial = njit(**{**LAYER_JIT, "parallel": False})(_update)
+update = build(_update, "_parallel", **LAYER_JIT)
+update_serial = build(_update, "_serial", **{**LAYER_JIT, "parallel": False})

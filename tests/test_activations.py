@@ -66,6 +66,17 @@ def test_softmax_matches_reference(shape, dtype, rng):
                         reference.softmax_backward(X.astype(np.float64), dLdY), dtype)
 
 
+@pytest.mark.nojit
+def test_softmax_matches_reference_on_the_parallel_path(dtype, rng):
+    # from SERIAL_BELOW elements the softmax takes the kernels' parallel builds
+    X = rng.normal(scale=3, size=(2100, 9)).astype(dtype)
+    dLdY = rng.normal(size=X.shape).astype(dtype)
+    softmax = activations.SoftMax()
+    assert_kernel_close(softmax.forward(X), reference.softmax_forward(X), dtype)
+    assert_kernel_close(softmax.backward(X, dLdY),
+                        reference.softmax_backward(X.astype(np.float64), dLdY), dtype)
+
+
 def test_softmax_backward_is_full_jacobian_not_diagonal(rng):
     X = rng.normal(size=(4, 5))
     dLdY = rng.normal(size=(4, 5))

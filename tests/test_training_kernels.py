@@ -10,6 +10,7 @@ from fastgrad.kernels import losses as loss_codes
 from fastgrad.kernels import optimizers as rules
 
 import reference
+from conftest import assert_kernel_close
 
 SHAPES = [(1, 1), (1, 5), (7, 1), (6, 70), (33, 130)]
 ACTS = ["identity", "sigmoid", "tanh", "relu", "softmax"]
@@ -46,6 +47,40 @@ def test_bias_activation_and_its_backward(build, act, shape, rng):
     backward(CODE[act], 0.0, Z, dLdY, dZ, db)
     np.testing.assert_allclose(dZ, dZ_expected, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(db, dZ_expected.sum(axis=0), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.nojit
+@pytest.mark.parametrize("build", ["serial", "parallel"])
+@pytest.mark.parametrize("act", ["identity", "relu", "tanh"])
+def test_epilogues_in_float32_keep_nan_and_inf(build, act, dtype, rng):
+    # ReLU and the identity have loops of their own; they must agree with the general rule
+    # (tanh here) in either dtype, and 0 * inf in a ReLU's backward stays NaN
+    shape = (9, 150)
+    Z0 = rng.normal(size=shape).astype(dtype)
+    Z0[0, :2] = 0.0
+    b = rng.normal(size=shape[1]).astype(dtype)
+    b[:2] = 0.0
+    dLdY = rng.normal(size=shape).astype(dtype)
+    dLdY[0, :3] = [np.inf, np.nan, -np.inf]
+    forward = getattr(dense, f"bias_activation_{build}")
+    backward = getattr(dense, f"activation_backward_bias_{build}")
+    Z, Y = Z0.copy(), np.empty(shape, dtype=dtype)
+    forward(CODE[act], 0.0, Z, b, Y)
+    pre = Z0.astype(np.float64) + b.astype(np.float64)
+    assert_kernel_close(Z, pre, dtype)
+    assert_kernel_close(Y, reference.activation_forward(act, Z.astype(np.float64), 0.0), dtype)
+    dZ, db = np.empty(shape, dtype=dtype), np.empty(shape[1], dtype=dtype)
+    backward(CODE[act], 0.0, Z, dLdY, dZ, db)
+    with np.errstate(invalid="ignore"):   # 0 * inf in the reference
+        expected = reference.activation_backward(act, Z.astype(np.float64),
+                                                 dLdY.astype(np.float64), 0.0)
+        sums = expected.sum(axis=0)
+    np.testing.assert_array_equal(np.isnan(dZ), np.isnan(expected))
+    np.testing.assert_array_equal(np.isnan(db), np.isnan(sums))
+    finite = np.isfinite(expected)
+    assert_kernel_close(dZ[finite], expected[finite], dtype)
+    columns = np.isfinite(expected).all(axis=0)
+    assert_kernel_close(db[columns], sums[columns], dtype)
 
 
 @pytest.mark.nojit

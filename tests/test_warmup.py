@@ -53,6 +53,25 @@ def test_kernels_are_cached_in_the_user_cache_not_next_to_their_source():
     assert _cache.KERNELS_DIR not in path.parents
 
 
+def test_every_build_has_a_cache_entry_of_its_own():
+    # Numba names a cache entry by the function's qualified name and keys it by signature and
+    # bytecode, not by the options: a serial and a parallel build of one function would load
+    # each other's code (kernels._config.build gives each build its own name)
+    if numba.config.DISABLE_JIT:
+        pytest.skip("nothing is compiled with NUMBA_DISABLE_JIT")
+    seen = {}
+    for name, dispatcher in _dispatchers():
+        func = dispatcher.py_func
+        key = (func.__module__, func.__qualname__, func.__code__.co_firstlineno)
+        assert key not in seen, f"{name} and {seen[key]} share one cache entry"
+        seen[key] = name
+    from fastgrad.kernels import dense, optimizers
+
+    assert not optimizers.update_serial.targetoptions.get("parallel")
+    assert optimizers.update.targetoptions.get("parallel")
+    assert dense.bias_activation_serial.py_func is not dense.bias_activation_parallel.py_func
+
+
 def test_only_fastgrad_kernels_use_its_cache_folder(tmp_path):
     from fastgrad.kernels import _cache
 
