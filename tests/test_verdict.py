@@ -721,13 +721,8 @@ def test_directional_in_float32_differences_resolves_a_few_percent_in_one_elemen
                            seed=seed).verdict == "passed"
 
 
-@pytest.mark.parametrize("seed", [0, 3])
-@pytest.mark.parametrize("where", ["largest", "other"])
-def test_directional_in_float32_shows_one_element_off_among_thousands(seed, where):
-    # a float32 layer tanh(w @ A) of 4,096 elements: one element off by 2% of the largest
-    # passed, under a direction tolerance that summed every element's float32 allowance and
-    # a rounding bound of every output's worst case; blocks of a direction small enough to
-    # show it are now measured as well, and the correct gradient still passes
+def _float32_tanh_layer(seed):
+    """A float32-only layer tanh(w @ A) of 4,096 elements: (layer, X, dLdY, its gradient)."""
     rng = np.random.default_rng(seed)
     A = (rng.normal(size=(64, 64)) / 8).astype(np.float32)
     X = rng.normal(size=(64, 64)).astype(np.float32)
@@ -736,7 +731,17 @@ def test_directional_in_float32_shows_one_element_off_among_thousands(seed, wher
     def layer(w):
         return np.tanh(np.asarray(w, np.float32) @ A)
 
-    right = (((1 - np.tanh(X @ A) ** 2) * dLdY) @ A.T).astype(np.float32)
+    return layer, X, dLdY, (((1 - np.tanh(X @ A) ** 2) * dLdY) @ A.T).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("where", ["largest", "other"])
+def test_directional_in_float32_shows_one_element_off_among_thousands(seed, where):
+    # a float32 layer tanh(w @ A) of 4,096 elements: one element off by 2% of the largest
+    # passed, under a direction tolerance that summed every element's float32 allowance and
+    # a rounding bound of every output's worst case; blocks of a direction small enough to
+    # show it are now measured as well, and the correct gradient still passes
+    layer, X, dLdY, right = _float32_tanh_layer(seed)
     assert check_gradients(layer, right, X, dLdY, method="directional",
                            seed=seed).verdict == "passed"
     wrong = right.copy()
@@ -787,15 +792,7 @@ def test_directional_is_inconclusive_where_blocks_would_exceed_their_budget(monk
     from fastgrad.methods import directional
 
     monkeypatch.setattr(directional, "MAX_BLOCKS", 1)
-    rng = np.random.default_rng(0)
-    A = (rng.normal(size=(64, 64)) / 8).astype(np.float32)
-    X = rng.normal(size=(64, 64)).astype(np.float32)
-    dLdY = rng.normal(size=(64, 64)).astype(np.float32)
-
-    def layer(w):
-        return np.tanh(np.asarray(w, np.float32) @ A)
-
-    right = (((1 - np.tanh(X @ A) ** 2) * dLdY) @ A.T).astype(np.float32)
+    layer, X, dLdY, right = _float32_tanh_layer(0)
     wrong = right.copy()
     wrong[5, 7] += np.float32(0.02) * np.abs(right).max()
     for gradient in (right, wrong):
