@@ -292,7 +292,7 @@ def judge(measured, analytic, criteria, x_flat, look=None):
         _coarse_look(look, judgement, analytic, resolution, tolerance, criteria, x_flat)
     if tolerance is not None:
         _noise_dominated(judgement, analytic, tolerance, first_step, criteria.eval_dtype)
-    _narrow_rounding(judgement, analytic, band)
+    _narrow_rounding(judgement, analytic, band, criteria.grad_dtype)
     if look is not None and look.jointly is not None and judgement.count(KINK) > 1:
         # (looks that can move several elements at once: black boxes)
         _joint_kinks(look, judgement, analytic, resolution, criteria, x_flat)
@@ -508,9 +508,8 @@ def _coarse_confirm(look, judgement, analytic, resolution, tolerance, criteria, 
             _record(judgement, batch[sharper], FAILED, fine[sharper], uncertainty[sharper],
                     resolution)
         held = ~within
-        if band is not None:
-            value = np.where(sharper, fine, judgement.numerical[batch])
-            held &= np.abs(value - analytic[batch]) > band[batch]
+        if band is not None:  # (judged by the value just recorded where it is sharper)
+            held &= np.abs(judgement.numerical[batch] - analytic[batch]) > band[batch]
         if held.any():
             break
     where = np.concatenate([c[0] for c in cleared])
@@ -602,7 +601,7 @@ def _rounding_band(upstream, criteria, size):
     return ulps * np.finfo(criteria.grad_dtype).eps * upstream
 
 
-def _narrow_rounding(judgement, analytic, band):
+def _narrow_rounding(judgement, analytic, band, grad_dtype):
     """Failures within the rounding band of a narrow-dtype analytic (``_rounding_band``) are
     unresolved, not failed: neither right nor wrong at this precision."""
     failed = judgement.indices(FAILED)
@@ -613,7 +612,7 @@ def _narrow_rounding(judgement, analytic, band):
         judgement.status[failed[within]] = UNRESOLVED
         judgement.notes.append(
             f"{int(within.sum())} element(s) differ from the differences by less than the "
-            "rounding of a narrow-dtype backward pass at the size of their upstream "
+            f"rounding of a {grad_dtype} backward pass at the size of their upstream "
             "gradient: neither right nor wrong at this precision")
 
 

@@ -64,7 +64,7 @@ from .structured import find_structure
 #: or x sits on kinks everywhere): the result is then inconclusive unless something failed.
 MAX_LOCATED = 32
 #: Largest number of blocks of direction 0 measured so that a one-element error shows (each
-#: costs four evaluations of fn); more, and the result is inconclusive.
+#: costs four evaluations of fn); more, and a pass must rest on PROMISE_SLACK (_unresolved).
 MAX_BLOCKS = 512
 #: Where blocks cannot show a one-element error of RESOLVED_ERROR, a pass that still rules out
 #: one of this many times it stands (with a note); beyond, the result is inconclusive.
@@ -308,8 +308,9 @@ class _Search:
         A random direction's tolerance grows with the norm of the whole gradient: one wrong
         element among many can hide under it. A pass promises that no element is off by
         that much; where no block can show it (rounding of fn's outputs above it at every
-        usable step, more blocks than MAX_BLOCKS, a block's tolerance above it) the reason
-        goes to ``blockers`` (``_unresolved``)."""
+        usable step, more blocks than MAX_BLOCKS, a block's tolerance above it), a pass that
+        still rules out PROMISE_SLACK times that keeps a note, and otherwise the reason goes to
+        ``blockers`` (``_unresolved``)."""
         criteria = self.problem.criteria
         active = self.signs[0] != 0
         largest = float(np.max(np.abs(self.grad[active]), initial=0.0))
