@@ -60,7 +60,8 @@ class GradCheckResult(float):
         elements that got a second look hold the value of the finer step.
     gap : numpy.ndarray or None
         The kink indicator of the first differences: half the gap between the one-sided
-        differences (order 2), or ``|G(h) - 2 G(h/2)|`` of those halves (order 4).
+        differences (order 2), or the larger of ``|G(h) - 2 G(h/2)|`` of those halves and
+        ``|D(h/2) - D(h)|`` of the central differences (order 4).
     noise : numpy.ndarray or None
         Per element, the rounding floor of its difference (``8 eps S / h``, S the magnitude
         of the outputs it moves), part of its tolerance.

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .kernels.differences import KINK_ROUNDING as _kink_rounding
+
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
 
@@ -118,6 +120,10 @@ STACK_ULPS = 1e4
 #: s and at s/2 differ by at most this fraction: it halves with the step where the function is
 #: smooth, and keeps its size where a kink sits that close.
 JUMP_STABILITY = 0.25
+#: The kink indicator (``fastgrad.kernels.differences.kink_indicator``) leaves out this many
+#: float64 eps of the one-sided slopes it is formed from (its own arithmetic's rounding; the
+#: kernels hold the value, as a compile-time constant).
+KINK_ROUNDING = _kink_rounding
 #: The second look's steps, as divisors of the first step: a kink crossed at h is crossed at
 #: h / f with probability about 1 / f.
 SECOND_LOOK_FACTORS = (10.0, 100.0, 1000.0, 10000.0)

@@ -20,7 +20,11 @@ The rules
    knows fn's axis structure; for an elementwise map also ``|dLdf_i|``), else over all.
    An element whose floor ``noise_i`` exceeds its tolerance is re-differenced at a coarser
    step (rule 3b below); one that stays above ``NOISE_DOMINANCE`` times it is unresolved.
-2. **Within the allowance: the element is right** (``OK``).
+2. **Within the allowance: the element is right** (``OK``), where the first step was smooth:
+   an element whose kink indicator (the larger of ``|G(h) - 2 G(h/2)|`` and
+   ``|D(h/2) - D(h)|``, which bounds what one kink crossed leaves in the Richardson value)
+   exceeds its tolerance and noise crossed a kink, so agreeing there is no evidence: it
+   gets the second look, after the elements outside (beyond the budget it is unresolved).
 3. **Outside it: a second look** at finer steps ``h / 10`` to ``h / 10**4`` (never below
    ``eps**(2/3)``), each differenced at ``s`` and ``s / 2``. A step is *smooth* where the
    one-sided gap halves with the step (``|G(s) - 2 G(s/2)|`` within the tolerance and noise);
@@ -48,7 +52,8 @@ The rules
    A method that cannot re-difference an element leaves it ``UNEXAMINED``; so are the
    failing elements beyond a second look's budget (the worst are examined first).
 3b. **Coarse look.** Finer steps round more, so an element whose first-step floor exceeds
-   its tolerance is differenced at a coarser step ``s`` (up to ``COARSEST_STEP``), at ``s``,
+   its tolerance, or whose error exceeds its allowance without the floor (the floor is its
+   only excuse), is differenced at a coarser step ``s`` (up to ``COARSEST_STEP``), at ``s``,
    ``s / 2`` and ``s / 4``, with the rounding measured there by jittering the step: the
    gaps must halve (no kink within ``s``) and two Richardson values bound the truncation.
    It decides where it is more certain than the first step. A failure found at the first
@@ -157,8 +162,9 @@ class Measured:
     #: the true derivative (a float32 softmax backward at saturated logits); a disagreement
     #: below it is not a failure but cannot be called right either.
     upstream: np.ndarray = None
-    #: The kink indicator ``|G(h) - 2 G(h/2)|`` of order-4 differences (None for order 2):
-    #: where it is within the tolerance, the first step counts as smooth.
+    #: The kink indicator of order-4 differences, the larger of ``|G(h) - 2 G(h/2)|`` and
+    #: ``|D(h/2) - D(h)|`` (None for order 2): where it is within the tolerance, the first
+    #: step counts as smooth; beyond it, agreement at the first step is no evidence.
     kink: np.ndarray = None
     #: Per element, the largest terms its analytic computation may combine (its own and those
     #: of elements sharing an output with it; for an elementwise map also its upstream
@@ -254,24 +260,35 @@ def judge(measured, analytic, criteria, x_flat, look=None):
     status[~finite] = NAN
     error = np.abs(np.where(finite, numerical, 0.0) - analytic)
     outside = finite & (error > resolution + noise)
+    # within the tolerance at a step that crossed a kink (the one-sided gap did not halve):
+    # the central value mixes two slopes, so agreeing with it is no evidence (a 2% error of
+    # a ReLU layer's weight met a value 3% off its derivative); it is judged at finer steps
+    kink = None if measured.kink is None else np.broadcast_to(measured.kink, numerical.shape)
+    crossed = np.zeros(numerical.size, dtype=bool) if kink is None else (
+        finite & ~outside & (kink > resolution + 2 * noise))
     refined = np.zeros(0, dtype=np.intp)
     notes = []
-    if outside.any():
-        candidates = np.flatnonzero(outside)
+    if outside.any() or crossed.any():
+        candidates, beside = np.flatnonzero(outside), np.flatnonzero(crossed)
         ratio = error[candidates] / np.maximum(resolution + noise, 1e-300)[candidates]
         candidates = candidates[np.argsort(-ratio, kind="stable")]
+        if beside.size:
+            beside_ratio = kink[beside] / np.maximum(resolution + 2 * noise, 1e-300)[beside]
+            candidates = np.concatenate([candidates,
+                                         beside[np.argsort(-beside_ratio, kind="stable")]])
         examined = candidates[:look.cap] if look is not None else candidates[:0]
-        status[candidates[examined.size:]] = UNEXAMINED
+        left = candidates[examined.size:]
+        status[left] = np.where(outside[left], UNEXAMINED, UNRESOLVED)
         if examined.size:
-            if measured.kink is None:
-                coarse_smooth = np.zeros(examined.size, dtype=bool)
-            else:
-                kink = np.broadcast_to(measured.kink, numerical.shape)[examined]
-                coarse_smooth = kink <= resolution[examined] + 2 * noise[examined]
+            coarse_smooth = (np.zeros(examined.size, dtype=bool) if kink is None else
+                             kink[examined] <= resolution[examined] + 2 * noise[examined])
             refined = _second_look(look, examined, analytic, resolution, criteria, x_flat,
-                                   numerical, noise, status, notes, coarse_smooth)
-        if candidates.size > examined.size:
-            notes.append(f"{candidates.size - examined.size} element(s) outside tolerance "
+                                   numerical, noise, status, notes, coarse_smooth,
+                                   None if kink is None else kink[examined])
+        if left.size:
+            n_outside = int(np.count_nonzero(outside[left]))
+            notes.append(f"{n_outside} element(s) outside tolerance and "
+                         f"{left.size - n_outside} within it across a kink at the first step "
                          "were not re-examined at a finer step ("
                          + ("more than the second look's budget of "
                             f"{look.cap}" if look is not None else
@@ -338,19 +355,24 @@ def _coarse_look(look, judgement, analytic, resolution, tolerance, criteria, x_f
     of a loss that carries a large constant); one of them outside, ``UNRESOLVED``.
     """
     status, noise = judgement.status, judgement.noise
-    # (an element's own allowance, not the scale-based tolerance, decides who is looked at;
-    # the most dominated first)
-    candidates = np.flatnonzero((status == OK) & (noise > resolution))
+    # (an element's own allowance, not the scale-based tolerance, decides who is looked at:
+    # a floor above it, or an error above it that only the floor excuses, however small the
+    # floor: a 2% error of a float32 sum of 240 terms passed within a floor of 0.9 allowances)
+    error = np.abs(judgement.numerical - analytic)
+    candidates = np.flatnonzero((status == OK) & ((noise > resolution) | (error > resolution)))
     if candidates.size == 0:
         return
     # those that agree only within their floor (their error exceeds their allowance without
-    # it) first, the furthest out first: beyond the budget, one of them could be a 3% error
-    # of a float32 loss of 10^4 terms, which passed or failed by the draw of its floor; then
-    # the most dominated (a tolerance of 0, rtol=atol=0 given, first)
-    error = np.abs(judgement.numerical[candidates] - analytic[candidates])
+    # it) first, those using most of their whole allowance first: beyond the budget, one of
+    # them could be a 3% error of a float32 loss of 10^4 terms, which passed or failed by the
+    # draw of its floor (and measured against the allowance alone, the small elements of a
+    # float32 sum of 2,000 logits, whose floors are many allowances, crowded out a 2% error
+    # of the largest); then the most dominated (a tolerance of 0, rtol=atol=0 given, first)
+    error = error[candidates]
     relies = error > resolution[candidates]
     order = np.lexsort((-(noise[candidates] / np.maximum(tolerance[candidates], 1e-300)),
-                        -np.where(relies, error / np.maximum(resolution[candidates], 1e-300),
+                        -np.where(relies, error / np.maximum(resolution[candidates]
+                                                             + noise[candidates], 1e-300),
                                   0.0), ~relies))
     candidates = candidates[order][:look.coarse_cap]
     fine, uncertainty, coarse, coarse_noise, truncation, valid = _coarse_values(
@@ -444,8 +466,12 @@ def _coarse_values(look, where, tolerance, resolution, criteria, x_flat, largest
         smooth = (((coarse_residual <= tol + n1 + 2 * n2)
                    & (fine_residual <= tol + n2 + 2 * n3))
                   | (fine_residual <= 0.25 * coarse_residual + tol + n2 + 2 * n3))
-        for array, values in zip(out, (fine, fine_noise + truncation, coarse, coarse_noise,
-                                       truncation), strict=True):
+        # a gap that does not halve, though within the tolerance (the smooth test allows it),
+        # is a kink at x of that size: each value is uncertain by it too (a float32 tie in
+        # max-pool whose analytic value is a one-sided derivative failed by its central one)
+        for array, values in zip(out, (fine, fine_noise + truncation + fine_residual, coarse,
+                                       coarse_noise + coarse_residual, truncation),
+                                 strict=True):
             array[group] = values
         valid[group] = smooth & np.isfinite(fine) & np.isfinite(coarse)
     return (*out, valid)
@@ -748,12 +774,15 @@ def _components(moved):
 
 
 def _second_look(look, examined, analytic, resolution, criteria, x_flat, numerical, noise,
-                 status, notes, coarse_smooth):
+                 status, notes, coarse_smooth, first_kink=None):
     """Re-difference ``examined`` at finer steps; set their status; return the refined ones.
 
     Per element, each step gives a Richardson value and says whether the function is smooth
     within the step (the one-sided gap halves) or jumps (the gap keeps its size). A value
-    decides once two consecutive smooth steps put it at the same place.
+    decides once two consecutive smooth steps put it at the same place. The first step's
+    value is uncertain by its floor plus its kink indicator ``first_kink`` (which bounds what
+    one kink crossed leaves in a Richardson value): a kink crossed just below the indicator's
+    threshold must not make the first step's value the most precise one.
     """
     eps = np.finfo(criteria.eval_dtype).eps
     scale = np.maximum(1.0, np.abs(x_flat[examined].astype(np.float64)))
@@ -766,6 +795,8 @@ def _second_look(look, examined, analytic, resolution, criteria, x_flat, numeric
     ana = analytic[examined]
     value = numerical[examined].copy()          # the value at the latest step
     value_noise = noise[examined].copy()
+    if first_kink is not None:
+        value_noise += np.where(np.isfinite(first_kink), first_kink, 0.0)
     smooth_before = np.asarray(coarse_smooth, dtype=bool).copy()
     drift = np.full(examined.size, np.inf)       # movement between the last two smooth steps
     drift_before = np.full(examined.size, np.inf)

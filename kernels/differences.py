@@ -10,10 +10,15 @@ perturbation changes. For element i with step h_i it writes
 * ``gap[i]``, the kink indicator. For order 2 it is ``(forward - backward) / 2``, half the
   disagreement of the one-sided differences: about ``h * g''`` where g is smooth, about half
   the jump in slope at a kink. For order 4 it is ``|G(h) - 2 G(h/2)|`` with G that half
-  disagreement at each step: where g is smooth G grows linearly with the step and this is
+  disagreement at each step: where g is smooth G grows linearly with the step (the steps
+  actually taken: the 2 is their ratio) and this is
   ~0 however curved g is, while a kink crossed by either step breaks the proportion. (A
   single G cannot tell strong curvature from a kink: over 50,000 samples, curvature hid a
-  real float32 accumulation bug that way.)
+  real float32 accumulation bug that way.) That proportion also holds, by chance, for a
+  kink a third of the step from x_i, so the indicator is the larger of it and
+  ``|D(h/2) - D(h)|`` (three times the Richardson correction; the h^2 truncation where g is
+  smooth): for one kink crossed at any distance the larger of the two bounds the error the
+  kink leaves in the Richardson value.
 
 Steps: ``h_i = step_scale * max(1, |x_i|)`` when ``relative`` is true, else ``step_scale``.
 ``h+ = (x_i + h_i) - x_i`` and ``h- = x_i - (x_i - h_i)`` are the steps actually taken in
@@ -54,10 +59,32 @@ def combine(coarse, fine, order):
     gap = (up / h_plus - down / h_minus) / 2.0
     if order == 2:
         return central, gap
+    fine_span = h_plus + h_minus
     up, down, h_plus, h_minus = coarse
     coarse_gap = (up / h_plus - down / h_minus) / 2.0
-    gap = np.abs(coarse_gap - 2.0 * gap)  # also runs on arrays (exhaustive, directional)
-    return central + (central - (up + down) / (h_plus + h_minus)) / 3.0, gap
+    correction = central - (up + down) / (h_plus + h_minus)
+    gap = kink_indicator(coarse_gap, gap, (h_plus + h_minus) / fine_span, correction,
+                         central)
+    return central + correction / 3.0, gap
+
+
+@njit(**EXACT_SCALAR_JIT)
+def kink_indicator(coarse_gap, fine_gap, ratio, correction, central):
+    """The larger of ``|G(h) - ratio G(h/2)|`` and ``|D(h/2) - D(h)|`` (``correction``), less
+    what float64 rounds in forming them (``KINK_ROUNDING`` eps of the one-sided slopes).
+
+    ``ratio`` is that of the steps actually taken (x's rounding keeps it from 2: G grows with
+    them). ``fastgrad.methods.exhaustive.kink_indicators`` is the NumPy twin.
+    """
+    rounding = KINK_ROUNDING * EPS64 * (abs(central) + abs(coarse_gap))
+    return max(max(abs(coarse_gap - ratio * fine_gap), abs(correction)) - rounding, 0.0)
+
+
+#: Float64 eps, and how many of them of the one-sided slopes the kink indicator's own
+#: arithmetic may round (each slope divides a change by its step: 1 eps; G and D subtract
+#: two, the indicator subtracts two of those).
+EPS64 = float(np.finfo(np.float64).eps)
+KINK_ROUNDING = 8.0
 
 
 @njit(**EXACT_SCALAR_JIT)

@@ -141,3 +141,21 @@ def perturb_along(x, signs, scale, grad, step):
 def direction_norms(signs, scale, grad):
     """The two norms of a direction's tolerance: ||signs * scale * grad||, ||scale||."""
     return (float(np.linalg.norm(signs * scale * grad)), float(np.linalg.norm(scale)))
+
+
+def richardson_and_kink(levels):
+    """Order-4 value and kink indicator from ``levels = [(up, down, h_up, h_down)]`` at a step
+    and at half of it (kernels.differences.combine, written out plainly).
+
+    The indicator is the larger of ``|G(h) - r G(h/2)|`` (G the half disagreement of the
+    one-sided slopes, r the ratio of the steps actually taken) and ``|D(h/2) - D(h)|``,
+    less 8 float64 eps of ``|D(h/2)| + |G(h)|``, and never below 0.
+    """
+    (coarse, fine) = levels
+    centrals = [(u + d) / (hu + hd) for u, d, hu, hd in levels]
+    halves = [(u / hu - d / hd) / 2 for u, d, hu, hd in levels]
+    ratio = (coarse[2] + coarse[3]) / (fine[2] + fine[3])
+    correction = centrals[1] - centrals[0]
+    raw = max(abs(halves[0] - ratio * halves[1]), abs(correction))
+    rounding = 8 * np.finfo(np.float64).eps * (abs(centrals[1]) + abs(halves[0]))
+    return centrals[1] + correction / 3, max(raw - rounding, 0.0)

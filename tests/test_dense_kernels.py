@@ -11,6 +11,8 @@ import pytest
 
 from fastgrad.kernels import differences
 
+import reference
+
 
 def _naive(X, W, dLdY, step, relative, order):
     """(central, gap) with the kernel's definitions (see ``kernels.differences``)."""
@@ -43,8 +45,7 @@ def _naive(X, W, dLdY, step, relative, order):
         if order == 2:
             central[i, j], gap[i, j] = estimates[0], halves[0]
         else:
-            central[i, j] = estimates[1] + (estimates[1] - estimates[0]) / 3
-            gap[i, j] = abs(halves[0] - 2 * halves[1])
+            central[i, j], gap[i, j] = reference.richardson_and_kink(levels)
     return central, gap
 
 

@@ -73,8 +73,7 @@ def _naive_differences(net, X, Y, cost_name, index, name, step, order):
         if order == 2:
             central[element], gap[element] = differences[0], halves[0]
         else:
-            central[element] = differences[1] + (differences[1] - differences[0]) / 3
-            gap[element] = abs(halves[0] - 2 * halves[1])
+            central[element], gap[element] = reference.richardson_and_kink(levels)
     return central, gap
 
 

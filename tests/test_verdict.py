@@ -827,3 +827,96 @@ def test_float32_gelu_at_saturation_is_never_failed(seed):
                                seed=seed).verdict != "failed"
         assert check_gradients(gelu, backward(False), x, dLdY, method=method,
                                seed=seed).verdict == "failed"
+
+
+def _sum_losses(dtype, seed):
+    """Float32-only summed losses whose value is large next to gradient x step: a smooth-L1
+    over 240 residuals and a cross-entropy over 200 x 10 logits, with their gradients."""
+    rng = np.random.default_rng(seed)
+    pred, target = rng.normal(size=240).astype(dtype), (0.3 * rng.normal(size=240)).astype(dtype)
+
+    def smooth_l1(v):
+        r = np.asarray(v, dtype) - target
+        return np.where(np.abs(r) < 0.5, r * r, np.abs(r) - 0.25).sum()
+
+    r = pred.astype(np.float64) - target
+    smooth_grad = np.where(np.abs(r) < 0.5, 2 * r, np.sign(r))
+    logits = (2 * rng.normal(size=(200, 10))).astype(dtype)
+    onehot = np.eye(10, dtype=dtype)[rng.integers(0, 10, size=200)]
+
+    def cross_entropy(v):
+        z = np.asarray(v, dtype)
+        z = z - z.max(-1, keepdims=True)
+        return -((z - np.log(np.exp(z).sum(-1, keepdims=True))) * onehot).sum()
+
+    p = np.exp(logits - logits.max(-1, keepdims=True).astype(np.float64))
+    p /= p.sum(-1, keepdims=True)
+    return [(smooth_l1, pred, smooth_grad), (cross_entropy, logits, p - onehot)]
+
+
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.xfail(
+    strict=True, reason="known false pass, open in issue 13: float32 cross-entropy over "
+    "200 x 10 logits, +2% of max|g| on element (111, 9) still passes exhaustive"))])
+def test_a_pass_the_rounding_floor_excuses_needs_the_coarse_look(seed):
+    # float32 sums whose rounding floor at the first step is about an element's allowance:
+    # a +2% error of the largest element passed within floor + allowance (smooth-L1: the
+    # floor was below the allowance, so no coarse look was taken; cross-entropy: 2,000
+    # logits, and the small elements, whose floors are many allowances, took the budget)
+    for fn, x, grad in _sum_losses(np.float32, seed):
+        magnitude = np.abs(grad).reshape(-1)
+        assert check_gradients(fn, grad.astype(np.float32), x, method="exhaustive",
+                               seed=seed).verdict == "passed"
+        for index in (int(np.argmax(magnitude)), int(np.flatnonzero(magnitude > 0.3)[seed])):
+            wrong = grad.copy().reshape(-1)
+            wrong[index] += 0.02 * magnitude.max() * np.sign(wrong[index])
+            result = check_gradients(fn, wrong.reshape(x.shape).astype(np.float32), x,
+                                     method="exhaustive", seed=seed)
+            assert result.verdict != "passed", repr(result)
+
+
+def _kinked(dtype, ahead, behind, jumps):
+    """``s * v + a * relu(v - t) + b * relu(u - v)``, with one element's two kinks ``ahead``
+    and ``behind`` of x by those fractions of the first step (its derivative at x is s)."""
+    from fastgrad._tolerances import STEP_SCALE
+    x = np.linspace(0.3, 0.9, 16).astype(dtype)
+    h = STEP_SCALE[np.dtype(dtype)]  # (|x| < 1: the step is the scale)
+    ahead_at, behind_at = np.full(16, 10.0), np.full(16, -10.0)
+    ahead_at[5], behind_at[5] = float(x[5]) + ahead * h, float(x[5]) - behind * h
+    slope = np.linspace(0.5, 1.5, 16)
+
+    def fn(v):
+        v = np.asarray(v, np.float64)
+        return (slope * v + jumps[0] * np.maximum(v - ahead_at, 0)
+                + jumps[1] * np.maximum(behind_at - v, 0)).astype(dtype)
+
+    # the first step's Richardson value at element 5: what a kink crossed leaves in it
+    def central(step):
+        e = np.zeros(16, dtype)
+        e[5] = step
+        up, down = x + e, x - e
+        return (float(fn(up)[5]) - float(fn(down)[5])) / (float(up[5]) - float(down[5]))
+
+    crossed = central(h / 2) + (central(h / 2) - central(h)) / 3
+    return fn, x, slope.astype(dtype), crossed
+
+
+@pytest.mark.parametrize("method", ["exhaustive", "colored"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_value_across_a_kink_is_no_evidence(method, dtype):
+    # an analytic value equal to the first step's Richardson value, which crossed a kink 5%
+    # to 90% of the step away, passed with errors of 6-35% of the largest element in float64
+    # (within tolerance of that value, never looked at again); a kink a third of the step
+    # away also hid from the one-sided gaps (|G(h) - 2 G(h/2)| is 0 there)
+    for ahead, behind, jumps in itertools.product((0.05, 0.33, 0.6, 0.9), (0.15, 0.7),
+                                                  ((0.3, 0.0), (0.5, -0.4))):
+        fn, x, grad, crossed = _kinked(dtype, ahead, behind, jumps)
+        result = check_gradients(fn, grad, x, method=method, seed=0)
+        assert result.verdict == "passed", (ahead, behind, jumps, repr(result))
+        if abs(crossed - grad[5]) > 0.01 * np.abs(grad).max():
+            wrong = grad.copy()
+            wrong[5] = crossed
+            result = check_gradients(fn, wrong, x, method=method, seed=0)
+            assert result.verdict != "passed", (ahead, behind, jumps, repr(result))
+            if dtype == np.float64:
+                assert result.verdict == "failed" and result.worst[0].index == (5,), \
+                    repr(result)

@@ -19,6 +19,7 @@ from .exhaustive import (
     StackMismatch,
     _probe_stacking,
     check_base_row,
+    kink_indicators,
 )
 
 
@@ -169,21 +170,25 @@ def _check_shape(problem, output, expected, where):
                          f"{tuple(expected)}")
 
 
+def taken_steps(problem, flat_indices, step_scale):
+    """``(h+, h-)``: the steps up and down that x's dtype actually takes at ``step_scale``."""
+    x_flat = problem.x.reshape(-1)
+    values = x_flat[flat_indices].astype(np.float64)
+    h = step_scale * (np.maximum(1.0, np.abs(values)) if problem.relative else
+                      np.ones_like(values))
+    plus = (x_flat[flat_indices] + h.astype(x_flat.dtype)).astype(x_flat.dtype)
+    minus = (x_flat[flat_indices] - h.astype(x_flat.dtype)).astype(x_flat.dtype)
+    return plus.astype(np.float64) - values, values - minus.astype(np.float64)
+
+
 def element_differences(problem, flat_indices, step_scale, detail=False):
     """Order-2 ``(central, half_gap)`` of single elements at ``step_scale`` through fn.
 
     With ``detail`` also ``(terms, rounding)`` per element (see :func:`changes`), from both
     sides.
     """
-    x_flat = problem.x.reshape(-1)
     flat_indices = np.asarray(flat_indices, dtype=np.intp)
-    values = x_flat[flat_indices].astype(np.float64)
-    h = step_scale * (np.maximum(1.0, np.abs(values)) if problem.relative else
-                      np.ones_like(values))
-    plus = (x_flat[flat_indices] + h.astype(x_flat.dtype)).astype(x_flat.dtype)
-    minus = (x_flat[flat_indices] - h.astype(x_flat.dtype)).astype(x_flat.dtype)
-    h_plus = plus.astype(np.float64) - values
-    h_minus = values - minus.astype(np.float64)
+    h_plus, h_minus = taken_steps(problem, flat_indices, step_scale)
     perturbations = []
     for n, index in enumerate(flat_indices):
         for signed in (h_plus[n], -h_minus[n]):
@@ -215,6 +220,9 @@ def element_values(problem, flat_indices):
     if problem.order == 2:
         return coarse
     fine = element_differences(problem, flat_indices, problem.step_scale / 2)
-    values = fine[0] + (fine[0] - coarse[0]) / 3.0
-    gaps = np.abs(coarse[1] - 2.0 * fine[1])
+    correction = fine[0] - coarse[0]
+    values = fine[0] + correction / 3.0
+    ratio = (np.add(*taken_steps(problem, flat_indices, problem.step_scale))
+             / np.add(*taken_steps(problem, flat_indices, problem.step_scale / 2)))
+    gaps = kink_indicators(coarse[1], fine[1], ratio, correction, fine[0])
     return values, gaps, coarse[2], coarse[3]

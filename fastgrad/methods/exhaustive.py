@@ -14,7 +14,7 @@ single one).
 import numpy as np
 
 from .._progress import progress_bar
-from .._tolerances import STACK_ULPS
+from .._tolerances import KINK_ROUNDING, STACK_ULPS
 from . import (
     MODIFIED_INPUT,
     Differences,
@@ -115,10 +115,20 @@ def _combine_arrays(coarse, fine, order):
     gap = (up / h_plus - down / h_minus) / 2.0
     if order == 2:
         return central, gap
+    fine_span = h_plus + h_minus
     up, down, h_plus, h_minus = coarse
     coarse_gap = (up / h_plus - down / h_minus) / 2.0
-    return central + (central - (up + down) / (h_plus + h_minus)) / 3.0, \
-        np.abs(coarse_gap - 2.0 * gap)
+    correction = central - (up + down) / (h_plus + h_minus)
+    return central + correction / 3.0, kink_indicators(
+        coarse_gap, gap, (h_plus + h_minus) / fine_span, correction, central)
+
+
+def kink_indicators(coarse_gap, fine_gap, ratio, correction, central):
+    """NumPy twin of ``kernels.differences.kink_indicator`` for arrays."""
+    rounding = KINK_ROUNDING * np.finfo(np.float64).eps * (np.abs(central)
+                                                           + np.abs(coarse_gap))
+    return np.maximum(np.maximum(np.abs(coarse_gap - ratio * fine_gap), np.abs(correction))
+                      - rounding, 0.0)
 
 
 #: Why a stack is abandoned when its unperturbed row disagrees with fn(x).
